@@ -1,0 +1,194 @@
+"""What the function answers, independent of the server that carries the request.
+
+``dispatch`` turns a request into either a finished ``Response`` or a ``RedisCall``: the commands to
+send to Redis in one round trip and how to turn their replies into the response. The adapters run
+the call on a synchronous or an asynchronous client; the rules live only here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from . import resources
+from .errors import ApiError, MethodNotAllowed, NotFound, ServiceUnavailable
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATHS = ("/health/liveness", "/health/readiness")
+# functions-framework answers these itself (404) in one mode and not in the other; keep both alike.
+FRAMEWORK_PATHS = ("/robots.txt", "/favicon.ico")
+
+COUNTER_METHODS = ("GET", "HEAD")
+HEALTH_METHODS = ("GET", "HEAD")
+RESOURCE_METHODS = ("GET", "HEAD", "PUT", "DELETE")
+
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+
+
+class Headers(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # percent-decoded, as servers hand it over
+    query_string: bytes
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class RedisCall:
+    commands: Sequence[Command]
+    # MULTI/EXEC around the commands, so that they apply and read as one step.
+    transaction: bool
+    finish: Callable[[list[Any]], Response]
+
+
+def body_limit(method: str, headers: Headers, settings: Settings) -> int:
+    """How many body bytes an adapter should read: one past the limit, to tell a body that is too
+    large; none for methods that take no body or a declared length already over the limit."""
+    if method != "PUT":
+        return 0
+    declared = _declared_length(headers)
+    if declared is not None and declared > settings.max_body_bytes:
+        return 0
+    return settings.max_body_bytes + 1
+
+
+def dispatch(request: Request, settings: Settings) -> Response | RedisCall:
+    try:
+        return _route(request, settings)
+    except ApiError as error:
+        return error_response(error)
+
+
+def finish(call: RedisCall, replies: list[Any]) -> Response:
+    try:
+        return call.finish(replies)
+    except ApiError as error:
+        return error_response(error)
+
+
+def error_response(error: ApiError) -> Response:
+    body = json.dumps({"error": error.code, "message": error.message}).encode()
+    return Response(error.status, body, headers=error.headers)
+
+
+def redis_unavailable(error: Exception) -> Response:
+    log.warning("Redis did not answer: %s", error)
+    return error_response(ServiceUnavailable("Redis is not answering; try again shortly"))
+
+
+def internal_error() -> Response:
+    log.exception("unexpected error")
+    return error_response(ApiError("internal error", code="internal"))  # details stay in the log
+
+
+def _route(request: Request, settings: Settings) -> Response | RedisCall:
+    path = resources.normalize_path(request.path, settings)
+    method = request.method
+    if path in HEALTH_PATHS:
+        _allow(method, HEALTH_METHODS)
+        return Response(200, b'{"status":"ok"}')
+    if path in FRAMEWORK_PATHS:
+        raise NotFound(f"{path} is not served here")
+    if path == "/":
+        _allow(method, COUNTER_METHODS)
+        return _count(request, settings)
+    _allow(method, RESOURCE_METHODS)
+    key = resources.resource_key(settings, path)
+    if method in ("GET", "HEAD"):
+        return _read(key, path)
+    if method == "DELETE":
+        return _delete(key, path)
+    return _write(request, key, path, settings)
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise MethodNotAllowed(method, allowed)
+
+
+def _count(request: Request, settings: Settings) -> RedisCall:
+    as_json = _prefers_json(request.headers.get("accept"))
+
+    def answer(replies: list[Any]) -> Response:
+        count = int(replies[0] or 0)
+        if as_json:
+            return Response(200, b'{"count":%d}' % count)
+        return Response(200, b"Count is %d." % count, TEXT)
+
+    # HEAD is safe: it reports the count without adding a hit.
+    command = "INCR" if request.method == "GET" else "GET"
+    return RedisCall([(command, resources.counter_key(settings))], False, answer)
+
+
+def _read(key: str, path: str) -> RedisCall:
+    def answer(replies: list[Any]) -> Response:
+        stored, ttl = replies
+        if stored is None:
+            raise NotFound(f"no resource at {path}")
+        return Response(200, resources.render_stored(stored, ttl))
+
+    return RedisCall([("GET", key), ("TTL", key)], True, answer)
+
+
+def _delete(key: str, path: str) -> RedisCall:
+    def answer(replies: list[Any]) -> Response:
+        if not replies[0]:
+            raise NotFound(f"no resource at {path}")
+        return Response(204, content_type=None)
+
+    return RedisCall([("DEL", key)], False, answer)
+
+
+def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCall:
+    ttl = resources.parse_ttl(request.query_string, settings)
+    resources.check_content_type(request.headers.get("content-type"))
+    resources.check_body_size(_declared_length(request.headers) or 0, settings)
+    document = resources.parse_document(request.body, settings)
+    stored = resources.encode_stored(document, int(time.time()))
+
+    def answer(replies: list[Any]) -> Response:
+        existed = bool(replies[0])
+        headers = {} if existed else {"Location": path}
+        return Response(200 if existed else 201, resources.render_stored(stored, ttl), headers=headers)
+
+    # SET replaces the document and its expiry together; EXISTS in the same transaction tells
+    # whether it replaced one.
+    return RedisCall([("EXISTS", key), ("SET", key, stored, "EX", ttl)], True, answer)
+
+
+def _declared_length(headers: Headers) -> int | None:
+    declared = headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+def _prefers_json(accept: str | None) -> bool:
+    if not accept:
+        return False
+    offered = parse_accept_header(accept, MIMEAccept)
+    return offered.best_match(("text/plain", JSON)) == JSON

@@ -1,0 +1,78 @@
+"""Redis clients and the one place a ``RedisCall`` meets Redis.
+
+Every request waits at most about ``redis_timeout_seconds`` on Redis: to connect, for each reply and
+for a free pooled connection. A dropped connection is retried once at once (a pooled connection
+may have died with a restarted Redis); a timeout is not retried, since the command may have run.
+Connections are made on first use and remade after errors, so Redis can come and go. Other Redis
+errors (a wrong type, a refused command) are faults, answered as a 500 by the adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
+
+from .service import RedisCall, Response, finish, redis_unavailable
+from .settings import Settings
+
+
+def _pool_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "max_connections": settings.redis_max_connections,
+        "timeout": settings.redis_timeout_seconds,  # wait for a free connection
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+        "health_check_interval": 0,
+    }
+
+
+def async_client(settings: Settings) -> redis.asyncio.Redis:
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        retry=AsyncRetry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        **_pool_options(settings),
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+def sync_client(settings: Settings) -> redis.Redis:
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        **_pool_options(settings),
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
+    try:
+        if len(call.commands) == 1 and not call.transaction:
+            replies = [await client.execute_command(*call.commands[0])]
+        else:
+            async with client.pipeline(transaction=call.transaction) as pipe:
+                for command in call.commands:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute()
+    except (ConnectionError, TimeoutError) as error:
+        return redis_unavailable(error)
+    return finish(call, replies)
+
+
+def run_sync(client: redis.Redis, call: RedisCall) -> Response:
+    try:
+        if len(call.commands) == 1 and not call.transaction:
+            replies = [client.execute_command(*call.commands[0])]
+        else:
+            with client.pipeline(transaction=call.transaction) as pipe:
+                for command in call.commands:
+                    pipe.execute_command(*command)
+                replies = pipe.execute()
+    except (ConnectionError, TimeoutError) as error:
+        return redis_unavailable(error)
+    return finish(call, replies)

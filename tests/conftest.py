@@ -1,0 +1,124 @@
+"""Fixtures shared by every suite: a real Redis server and real function server processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.local_redis import RedisServer, free_port
+from scripts.serve import ENTRY_POINTS, ROOT, function_command
+
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class RunningFunction:
+    entry_point: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/health/readiness", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server not ready within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
+
+
+def launch(
+    command: list[str], env: Mapping[str, str], log_path: Path, port: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server command with ``env`` on top of this environment and wait for readiness."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, process, log_path)
+    return process, url
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+StartFunction = Callable[..., RunningFunction]
+
+
+def _starter(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[StartFunction, list[RunningFunction]]:
+    started: list[RunningFunction] = []
+
+    def start(
+        entry_point: str = "handle",
+        env: Mapping[str, str] | None = None,
+        workers: int = 1,
+    ) -> RunningFunction:
+        port = free_port()
+        full_env = {"REDIS_URL": redis_server.url, "WORKERS": str(workers), **(env or {})}
+        log_path = tmp_path_factory.mktemp("function") / f"{entry_point}.log"
+        process, url = launch(function_command(entry_point, port), full_env, log_path, port)
+        running = RunningFunction(entry_point, url, process, log_path, full_env)
+        started.append(running)
+        return running
+
+    return start, started
+
+
+@pytest.fixture
+def start_function(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartFunction]:
+    """Starts functions-framework processes against the session's Redis; stops them after the test.
+
+    ``env`` entries override the defaults (``REDIS_URL`` of the session's Redis, ``WORKERS=1``).
+    """
+    start, started = _starter(redis_server, tmp_path_factory)
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="session", params=ENTRY_POINTS)
+def function(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningFunction]:
+    """One server per entry point for the whole session; tests using it run against both."""
+    start, started = _starter(redis_server, tmp_path_factory)
+    yield start(request.param)
+    for running in started:
+        running.stop()
