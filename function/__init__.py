@@ -1,6 +1,6 @@
 """JSON resources in Redis behind one HTTP function.
 
-The core (settings, errors, resources, service, store) knows the resource rules and Redis and imports
-no web framework; ``asgi`` and ``flask`` adapt it to functions-framework's two modes, and ``main`` is
-the source file functions-framework loads.
+The core (settings, errors, resources, service, store) knows the resource rules and Redis and
+imports no web framework; ``asgi`` and ``wsgi`` adapt it to functions-framework's two modes, and
+``main`` is the source file functions-framework loads.
 """

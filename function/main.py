@@ -1,7 +1,7 @@
-"""The source file functions-framework loads: ``--source function/main.py``.
+"""The source file functions-framework loads (``--source function/main.py``).
 
-  functions-framework --asgi --source function/main.py --target handle        (deployed)
-  functions-framework --source function/main.py --target handle_flask         (Flask mode)
+Deployed, ASGI mode:  functions-framework --asgi --source function/main.py --target handle
+Flask (WSGI) mode:    functions-framework --source function/main.py --target handle_flask
 """
 
 from function.asgi import handle

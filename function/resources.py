@@ -51,7 +51,7 @@ def parse_ttl(query_string: bytes, settings: Settings) -> int:
     ttl = int(values[0])
     if not settings.ttl_min_seconds <= ttl <= settings.ttl_max_seconds:
         raise BadRequest(
-            f"ttl must lie between {settings.ttl_min_seconds} and {settings.ttl_max_seconds} seconds",
+            f"ttl must lie between {settings.ttl_min_seconds} and {settings.ttl_max_seconds}",
             code="invalid_ttl",
         )
     return ttl

@@ -175,7 +175,9 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
     def answer(replies: list[Any]) -> Response:
         existed = bool(replies[0])
         headers = {} if existed else {"Location": path}
-        return Response(200 if existed else 201, resources.render_stored(stored, ttl), headers=headers)
+        return Response(
+            200 if existed else 201, resources.render_stored(stored, ttl), headers=headers
+        )
 
     # SET replaces the document and its expiry together; EXISTS in the same transaction tells
     # whether it replaced one.

@@ -48,7 +48,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read every field from its upper-case environment variable, keeping defaults for the rest."""
+        """Each field from its upper-case environment variable; unset or blank keeps the default."""
         values: dict[str, Any] = {}
         for field in fields(cls):
             name = field.name.upper()

@@ -53,7 +53,7 @@ def sync_client(settings: Settings) -> redis.Redis:
 async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
     try:
         if len(call.commands) == 1 and not call.transaction:
-            replies = [await client.execute_command(*call.commands[0])]
+            replies = [await client.execute_command(*call.commands[0])]  # type: ignore[no-untyped-call]
         else:
             async with client.pipeline(transaction=call.transaction) as pipe:
                 for command in call.commands:
@@ -67,11 +67,11 @@ async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
 def run_sync(client: redis.Redis, call: RedisCall) -> Response:
     try:
         if len(call.commands) == 1 and not call.transaction:
-            replies = [client.execute_command(*call.commands[0])]
+            replies = [client.execute_command(*call.commands[0])]  # type: ignore[no-untyped-call]
         else:
             with client.pipeline(transaction=call.transaction) as pipe:
                 for command in call.commands:
-                    pipe.execute_command(*command)
+                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
                 replies = pipe.execute()
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)

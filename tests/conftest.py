@@ -51,7 +51,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path)
             pass
         time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"server not ready within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
+    raise RuntimeError(
+        f"server not ready within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}"
+    )
 
 
 def launch(

@@ -16,8 +16,15 @@ DOCUMENTS: list[dict[str, Any]] = [
     {},
     {"int": 7, "negative": -3, "big": 2**70, "float": 1.5, "exp": 1e-7, "zero": 0.0},
     {"yes": True, "no": False, "nothing": None},
-    {"nested": {"deeper": {"list": [1, "two", [3.0], {"four": None}]}}, "empty": {"a": [], "b": {}}},
-    {"text": "naïve café ✓ 𝄞", "escapes": 'quote " backslash \\ tab \t newline \n', "": "empty key"},
+    {
+        "nested": {"deeper": {"list": [1, "two", [3.0], {"four": None}]}},
+        "empty": {"a": [], "b": {}},
+    },
+    {
+        "text": "naïve café ✓ 𝄞",
+        "escapes": 'quote " backslash \\ tab \t newline \n',
+        "": "empty key",
+    },
     {"last_updated_by": "x", "TTL": 1, "records": [{"id": i} for i in range(100)]},
 ]
 
