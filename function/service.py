@@ -1,16 +1,17 @@
 """What the function answers, independent of the server that carries the request.
 
-``dispatch`` turns a request into either a finished ``Response`` or a ``RedisCall``: the commands to
-send to Redis in one round trip and how to turn their replies into the response. The adapters run
-the call on a synchronous or an asynchronous client; the rules live only here.
+``dispatch`` turns a request into either a finished ``Response`` or a ``RedisCall``: the one Redis
+command the request needs and how to turn its reply into the response. The adapters run the call
+on a synchronous or an asynchronous client; the rules live only here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,10 +62,36 @@ Command = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class RedisCall:
-    commands: Sequence[Command]
-    # MULTI/EXEC around the commands, so that they apply and read as one step.
-    transaction: bool
-    finish: Callable[[list[Any]], Response]
+    command: Command
+    finish: Callable[[Any], Response]
+    # For EVALSHA: the same call as EVAL, for a Redis whose script cache is empty (restarted).
+    fallback: Command | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script: Redis runs it as one atomic step, and one command carries it."""
+
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.source.encode()).hexdigest()
+
+    def call(self, key: str, *args: Any, finish: Callable[[Any], Response]) -> RedisCall:
+        return RedisCall(
+            ("EVALSHA", self.sha, 1, key, *args), finish, ("EVAL", self.source, 1, key, *args)
+        )
+
+
+# The document and its remaining time to live, read together.
+READ = Script("return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}")
+# Replace document and expiry together, and tell whether a document was there.
+WRITE = Script(
+    "local existed = redis.call('EXISTS', KEYS[1]) "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "return existed"
+)
 
 
 def body_limit(method: str, headers: Headers, settings: Settings) -> int:
@@ -85,9 +112,9 @@ def dispatch(request: Request, settings: Settings) -> Response | RedisCall:
         return error_response(error)
 
 
-def finish(call: RedisCall, replies: list[Any]) -> Response:
+def finish(call: RedisCall, reply: Any) -> Response:
     try:
-        return call.finish(replies)
+        return call.finish(reply)
     except ApiError as error:
         return error_response(error)
 
@@ -135,34 +162,34 @@ def _allow(method: str, allowed: tuple[str, ...]) -> None:
 def _count(request: Request, settings: Settings) -> RedisCall:
     as_json = _prefers_json(request.headers.get("accept"))
 
-    def answer(replies: list[Any]) -> Response:
-        count = int(replies[0] or 0)
+    def answer(reply: Any) -> Response:
+        count = int(reply or 0)
         if as_json:
             return Response(200, b'{"count":%d}' % count)
         return Response(200, b"Count is %d." % count, TEXT)
 
     # HEAD is safe: it reports the count without adding a hit.
     command = "INCR" if request.method == "GET" else "GET"
-    return RedisCall([(command, resources.counter_key(settings))], False, answer)
+    return RedisCall((command, resources.counter_key(settings)), answer)
 
 
 def _read(key: str, path: str) -> RedisCall:
-    def answer(replies: list[Any]) -> Response:
-        stored, ttl = replies
+    def answer(reply: Any) -> Response:
+        stored, ttl = reply
         if stored is None:
             raise NotFound(f"no resource at {path}")
         return Response(200, resources.render_stored(stored, ttl))
 
-    return RedisCall([("GET", key), ("TTL", key)], True, answer)
+    return READ.call(key, finish=answer)
 
 
 def _delete(key: str, path: str) -> RedisCall:
-    def answer(replies: list[Any]) -> Response:
-        if not replies[0]:
+    def answer(reply: Any) -> Response:
+        if not reply:
             raise NotFound(f"no resource at {path}")
         return Response(204, content_type=None)
 
-    return RedisCall([("DEL", key)], False, answer)
+    return RedisCall(("DEL", key), answer)
 
 
 def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCall:
@@ -172,16 +199,14 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
     document = resources.parse_document(request.body, settings)
     stored = resources.encode_stored(document, int(time.time()))
 
-    def answer(replies: list[Any]) -> Response:
-        existed = bool(replies[0])
+    def answer(reply: Any) -> Response:
+        existed = bool(reply)
         headers = {} if existed else {"Location": path}
         return Response(
             200 if existed else 201, resources.render_stored(stored, ttl), headers=headers
         )
 
-    # SET replaces the document and its expiry together; EXISTS in the same transaction tells
-    # whether it replaced one.
-    return RedisCall([("EXISTS", key), ("SET", key, stored, "EX", ttl)], True, answer)
+    return WRITE.call(key, stored, ttl, finish=answer)
 
 
 def _declared_length(headers: Headers) -> int | None:

@@ -15,7 +15,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 from redis.retry import Retry
 
 from .service import RedisCall, Response, finish, redis_unavailable
@@ -52,27 +52,25 @@ def sync_client(settings: Settings) -> redis.Redis:
 
 async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
     try:
-        if len(call.commands) == 1 and not call.transaction:
-            replies = [await client.execute_command(*call.commands[0])]  # type: ignore[no-untyped-call]
-        else:
-            async with client.pipeline(transaction=call.transaction) as pipe:
-                for command in call.commands:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute()
+        try:
+            reply = await client.execute_command(*call.command)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            if call.fallback is None:
+                raise
+            reply = await client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)
-    return finish(call, replies)
+    return finish(call, reply)
 
 
 def run_sync(client: redis.Redis, call: RedisCall) -> Response:
     try:
-        if len(call.commands) == 1 and not call.transaction:
-            replies = [client.execute_command(*call.commands[0])]  # type: ignore[no-untyped-call]
-        else:
-            with client.pipeline(transaction=call.transaction) as pipe:
-                for command in call.commands:
-                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-                replies = pipe.execute()
+        try:
+            reply = client.execute_command(*call.command)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            if call.fallback is None:
+                raise
+            reply = client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)
-    return finish(call, replies)
+    return finish(call, reply)
