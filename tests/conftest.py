@@ -89,8 +89,15 @@ def _starter(
         workers: int = 1,
     ) -> RunningFunction:
         port = free_port()
-        full_env = {"REDIS_URL": redis_server.url, "WORKERS": str(workers), **(env or {})}
-        log_path = tmp_path_factory.mktemp("function") / f"{entry_point}.log"
+        scratch = tmp_path_factory.mktemp("function")
+        full_env = {
+            "REDIS_URL": redis_server.url,
+            "WORKERS": str(workers),
+            # gunicorn's control socket goes here: servers running side by side keep their own.
+            "XDG_RUNTIME_DIR": str(scratch),
+            **(env or {}),
+        }
+        log_path = scratch / f"{entry_point}.log"
         process, url = launch(function_command(entry_point, port), full_env, log_path, port)
         running = RunningFunction(entry_point, url, process, log_path, full_env)
         started.append(running)

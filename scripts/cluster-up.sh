@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# make cluster-up: a local Knative cluster on minikube running the function and its Redis.
+#
+# Steps: minikube -> Knative Serving -> Kourier -> default domain -> namespace and Redis Secret
+# -> Redis -> the function's image (built inside minikube) -> the Knative Service (with func when
+# it is installed, else kubectl apply -k) -> wait until Ready -> the route URL and curl commands.
+# Running it again is safe: each step checks what exists or applies declaratively.
+#
+# Settings (environment):
+#   MINIKUBE_PROFILE   minikube profile to create or reuse          (kv-store)
+#   NAMESPACE          namespace of the function and Redis          (kv-store)
+#   KNATIVE_VERSION    Knative Serving release                      (knative-v1.23.0)
+#   KOURIER_VERSION    net-kourier release                          (= KNATIVE_VERSION)
+#   KUBERNETES_VERSION Kubernetes version for a new profile         (v1.34.0)
+#   MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER                 (3, 4096, minikube's choice)
+#   MINIKUBE_CNI       network plugin; Calico enforces NetworkPolicy (calico)
+#   DEPLOY_WITH        auto | func | kubectl                        (auto: func when installed)
+#   DOMAIN_MODE        sslip (URL under sslip.io, needs `minikube tunnel`)
+#                      | host-header (example.com, curl with a Host header)   (sslip)
+#   TUNNEL_WAIT_SECONDS  how long to wait for `minikube tunnel`     (180)
+#   IMAGE_TAG          tag of the function's image                  (a digest of its sources)
+set -euo pipefail
+
+PROFILE=${MINIKUBE_PROFILE:-kv-store}
+NAMESPACE=${NAMESPACE:-kv-store}
+KNATIVE_VERSION=${KNATIVE_VERSION:-knative-v1.23.0}
+KOURIER_VERSION=${KOURIER_VERSION:-$KNATIVE_VERSION}
+KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.34.0}
+MINIKUBE_CPUS=${MINIKUBE_CPUS:-3}
+MINIKUBE_MEMORY=${MINIKUBE_MEMORY:-4096}
+MINIKUBE_CNI=${MINIKUBE_CNI:-calico}
+DEPLOY_WITH=${DEPLOY_WITH:-auto}
+DOMAIN_MODE=${DOMAIN_MODE:-sslip}
+TUNNEL_WAIT_SECONDS=${TUNNEL_WAIT_SECONDS:-180}
+
+# Fixed by the manifests in k8s/ and by func.yaml.
+SERVICE=kv-store
+SECRET=kv-store-redis
+IMAGE_REPOSITORY=dev.local/kv-store
+
+SERVING_RELEASES=https://github.com/knative/serving/releases/download/$KNATIVE_VERSION
+KOURIER_RELEASES=https://github.com/knative-extensions/net-kourier/releases/download
+KOURIER_RELEASES=$KOURIER_RELEASES/$KOURIER_VERSION
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# Every kubectl call names the profile's context, so no other cluster is ever touched.
+k() { kubectl --context "$PROFILE" "$@"; }
+
+work_dir=$(mktemp -d)
+overlay_dir=""
+cleanup() { rm -rf "$work_dir" ${overlay_dir:+"$overlay_dir"}; }
+trap cleanup EXIT
+
+FUNC_INSTALL=https://knative.dev/docs/functions/install-func/
+
+require() {
+    local tool=$1 hint=$2
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed. $hint"
+}
+
+check_prerequisites() {
+    step "Checking prerequisites"
+    require minikube "Install it: https://minikube.sigs.k8s.io/docs/start/"
+    require kubectl "Install it: https://kubernetes.io/docs/tasks/tools/"
+    case $DEPLOY_WITH in
+        auto)
+            if command -v func >/dev/null 2>&1; then
+                DEPLOY_WITH=func
+            else
+                DEPLOY_WITH=kubectl
+                info "func not found: the Knative Service is applied with kubectl -k k8s/"
+                info "(to deploy with func instead, install it: $FUNC_INSTALL)"
+            fi
+            ;;
+        func) require func "Install it ($FUNC_INSTALL) or use DEPLOY_WITH=kubectl" ;;
+        kubectl) ;;
+        *) die "DEPLOY_WITH must be auto, func or kubectl, not '$DEPLOY_WITH'" ;;
+    esac
+    case $DOMAIN_MODE in
+        sslip | host-header) ;;
+        *) die "DOMAIN_MODE must be sslip or host-header, not '$DOMAIN_MODE'" ;;
+    esac
+    info "minikube, kubectl found; the function is deployed with $DEPLOY_WITH"
+}
+
+start_minikube() {
+    step "Starting minikube profile '$PROFILE'"
+    if [ "$(minikube -p "$PROFILE" status --format '{{.APIServer}}' 2>/dev/null)" = Running ]; then
+        info "already running"
+    else
+        local args=(start -p "$PROFILE" --kubernetes-version "$KUBERNETES_VERSION"
+            --cpus "$MINIKUBE_CPUS" --memory "$MINIKUBE_MEMORY" --cni "$MINIKUBE_CNI")
+        if [ -n "${MINIKUBE_DRIVER:-}" ]; then args+=(--driver "$MINIKUBE_DRIVER"); fi
+        minikube "${args[@]}"
+    fi
+}
+
+install_knative_serving() {
+    step "Installing Knative Serving $KNATIVE_VERSION (CRDs, then the core components)"
+    k apply -f "$SERVING_RELEASES/serving-crds.yaml"
+    k wait --for=condition=Established --timeout=120s crd/services.serving.knative.dev
+    k apply -f "$SERVING_RELEASES/serving-core.yaml"
+    info "waiting for the Knative Serving deployments"
+    k -n knative-serving wait --for=condition=Available --timeout=300s deployment --all
+}
+
+install_kourier() {
+    step "Installing Kourier $KOURIER_VERSION and making it Knative's ingress"
+    k apply -f "$KOURIER_RELEASES/kourier.yaml"
+    k -n knative-serving patch configmap/config-network --type merge \
+        -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
+    info "waiting for the Kourier gateway and controller"
+    k -n kourier-system wait --for=condition=Available --timeout=300s deployment --all
+    k -n knative-serving wait --for=condition=Available --timeout=300s deployment --all
+}
+
+configure_domain() {
+    if [ "$DOMAIN_MODE" = sslip ]; then
+        step "Default domain: sslip.io (a Job writes <external IP>.sslip.io once Kourier has an IP)"
+        k -n knative-serving patch configmap/config-domain --type merge \
+            -p '{"data":{"example.com":null}}'
+        k apply -f "$SERVING_RELEASES/serving-default-domain.yaml"
+    else
+        step "Default domain: example.com (no DNS; requests carry a Host header)"
+        k -n knative-serving patch configmap/config-domain --type merge \
+            -p '{"data":{"example.com":""}}'
+    fi
+}
+
+create_namespace_and_secret() {
+    step "Namespace '$NAMESPACE' and Secret '$SECRET' (Redis password and the function's REDIS_URL)"
+    k create namespace "$NAMESPACE" --dry-run=client -o yaml | k apply -f -
+    if k -n "$NAMESPACE" get secret "$SECRET" >/dev/null 2>&1; then
+        info "Secret exists: kept, so Redis and its data keep their password"
+    else
+        local password
+        # Hex keeps the password safe inside a URL.
+        password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+        # printf is a shell builtin: the password never appears in a process list.
+        k -n "$NAMESPACE" create secret generic "$SECRET" --from-env-file=<(
+            printf 'password=%s\nurl=redis://:%s@redis:6379/0\n' "$password" "$password")
+        info "created with a random password"
+    fi
+}
+
+deploy_redis() {
+    step "Deploying Redis (StatefulSet, append-only file on a volume, Service, NetworkPolicy)"
+    k apply -n "$NAMESPACE" -k k8s/redis/
+    k -n "$NAMESPACE" rollout status statefulset/redis --timeout=300s
+}
+
+# The same sources give the same tag, so a second run creates no new revision.
+source_digest() {
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git ls-files -z --cached --others --exclude-standard -- \
+            Dockerfile .dockerignore requirements.txt pyproject.toml function |
+            while IFS= read -r -d '' file; do
+                if [ -f "$file" ]; then printf '%s %s\n' "$(git hash-object -- "$file")" "$file"; fi
+            done | git hash-object --stdin | cut -c1-12
+    else
+        date +%Y%m%d%H%M%S
+    fi
+}
+
+build_image() {
+    IMAGE="$IMAGE_REPOSITORY:${IMAGE_TAG:-src-$(source_digest)}"
+    step "Building $IMAGE inside minikube from the Dockerfile"
+    info "no registry: the image goes straight into the node, and Knative does not resolve"
+    info "dev.local tags to digests"
+    minikube -p "$PROFILE" image build -t "$IMAGE" .
+}
+
+deploy_function_with_func() {
+    step "Deploying the Knative Service with func (func.yaml; image built above, no func build)"
+    # func writes the deployed state back into func.yaml; a copy keeps the committed file as is.
+    # Its own kubeconfig pins func to this profile, whatever the current context is.
+    cp func.yaml "$work_dir/"
+    k config view --raw --minify --flatten > "$work_dir/kubeconfig"
+    KUBECONFIG="$work_dir/kubeconfig" kubectl config use-context "$PROFILE" >/dev/null
+    KUBECONFIG="$work_dir/kubeconfig" func deploy --path "$work_dir" --namespace "$NAMESPACE" \
+        --image "$IMAGE" --build=false --push=false
+}
+
+deploy_function_with_kubectl() {
+    step "Deploying the Knative Service with kubectl apply -k (k8s/, image $IMAGE)"
+    # A throwaway overlay sets the image tag; it must sit beside k8s/ (kustomize takes only
+    # relative paths to other kustomizations).
+    overlay_dir=$(mktemp -d "$ROOT/.kustomize-XXXXXX")
+    printf 'resources:\n  - ../k8s\nimages:\n  - name: %s\n    newTag: %s\n' \
+        "$IMAGE_REPOSITORY" "${IMAGE##*:}" > "$overlay_dir/kustomization.yaml"
+    k apply -n "$NAMESPACE" -k "$overlay_dir"
+}
+
+wait_until_ready() {
+    step "Waiting for the Knative Service '$SERVICE' to be Ready"
+    if ! k -n "$NAMESPACE" wait "ksvc/$SERVICE" --for=condition=Ready --timeout=300s; then
+        k -n "$NAMESPACE" get ksvc "$SERVICE" -o wide || true
+        die "not Ready; see: kubectl --context $PROFILE -n $NAMESPACE describe ksvc $SERVICE"
+    fi
+}
+
+kourier_external_ip() {
+    k -n kourier-system get service kourier -o jsonpath='{.status.loadBalancer.ingress[0].ip}'
+}
+
+wait_for_tunnel() {
+    local waited=0
+    while [ -z "$(kourier_external_ip)" ]; do
+        if [ "$waited" -ge "$TUNNEL_WAIT_SECONDS" ]; then return 1; fi
+        sleep 5
+        waited=$((waited + 5))
+    done
+}
+
+# $1: base URL; $2: Host header to send, or empty.
+print_requests() {
+    local base=$1 host=$2 curl="curl -s"
+    if [ -n "$host" ]; then curl="curl -s -H 'Host: $host'"; fi
+    cat <<EOF
+
+The function answers at $base${host:+ (with the header Host: $host)}. The article's requests:
+
+  $curl -X PUT -H 'Content-Type: application/json' -d '{"hello": 999}' $base/testurl
+  $curl $base/testurl
+  $curl $base/
+
+After about a minute without requests the function has no pod left; the next request waits
+while one starts (scale from zero). Watch the pods come and go:
+  kubectl --context $PROFILE -n $NAMESPACE get pods -l serving.knative.dev/service=$SERVICE -w
+EOF
+}
+
+show_route_with_host_header() {
+    local url ip base
+    url=$(k -n "$NAMESPACE" get ksvc "$SERVICE" -o jsonpath='{.status.url}')
+    ip=$(kourier_external_ip)
+    if [ -n "$ip" ]; then
+        info "through Kourier's external IP $ip (minikube tunnel is running)"
+        base="http://$ip"
+    else
+        local node_port
+        node_port=$(k -n kourier-system get service kourier \
+            -o jsonpath='{.spec.ports[?(@.name=="http2")].nodePort}')
+        base="http://$(minikube -p "$PROFILE" ip):$node_port"
+        info "through Kourier's node port on the minikube IP. Where that IP is not reachable from"
+        info "this machine (e.g. the docker driver on macOS), run 'minikube tunnel -p $PROFILE'"
+        info "in a second terminal and run 'make cluster-up' again."
+    fi
+    print_requests "$base" "${url#*://}"
+}
+
+show_route_with_sslip() {
+    local ip
+    if [ -z "$(kourier_external_ip)" ]; then
+        info "Kourier's LoadBalancer has no external IP yet. In a second terminal, run"
+        info "and keep open:"
+        info ""
+        info "    minikube tunnel -p $PROFILE"
+        info ""
+        info "(it may ask for your password to add a network route)."
+        info "Waiting up to ${TUNNEL_WAIT_SECONDS}s for it..."
+        if ! wait_for_tunnel; then
+            info "Still no tunnel. Everything else is deployed: start the tunnel, then run"
+            info "'make cluster-up' again (this time it only waits for the route)."
+            info "Or, without a tunnel: DOMAIN_MODE=host-header make cluster-up"
+            return 0
+        fi
+    fi
+    ip=$(kourier_external_ip)
+    info "Kourier's external IP: $ip (reachable while 'minikube tunnel -p $PROFILE' runs)"
+    info "waiting for the default-domain Job to set the domain $ip.sslip.io"
+    k -n knative-serving wait --for=condition=Complete --timeout=300s job/default-domain
+    local url="" waited=0
+    while [ "$waited" -lt 120 ]; do
+        url=$(k -n "$NAMESPACE" get ksvc "$SERVICE" -o jsonpath='{.status.url}')
+        case $url in *.sslip.io) break ;; esac
+        sleep 2
+        waited=$((waited + 2))
+    done
+    case $url in
+        *.sslip.io) print_requests "$url" "" ;;
+        *) die "the route's URL is still '$url'; see:" \
+            "kubectl --context $PROFILE -n knative-serving logs job/default-domain" ;;
+    esac
+}
+
+show_route() {
+    step "Route to the function"
+    if [ "$DOMAIN_MODE" = sslip ]; then show_route_with_sslip; else show_route_with_host_header; fi
+}
+
+check_prerequisites
+start_minikube
+install_knative_serving
+install_kourier
+configure_domain
+create_namespace_and_secret
+deploy_redis
+build_image
+if [ "$DEPLOY_WITH" = func ]; then deploy_function_with_func; else deploy_function_with_kubectl; fi
+wait_until_ready
+show_route

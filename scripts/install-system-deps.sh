@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, when they are missing: the ShellCheck linter for
+# scripts/*.sh (tests/deploy), and redis-server, Debian's stock Redis 7, for the second run of the
+# contract suite.
+# Quick and silent when everything is there. Without apt-get, or without root or password-less
+# sudo, it prints what to install and exits 0: the tests that need a package then skip and say why.
+set -euo pipefail
+
+missing=()
+for package in shellcheck redis-server; do
+    # Each package installs a command of the same name.
+    command -v "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+advise() {
+    printf 'install-system-deps: %s; install %s to run the tests that need them\n' \
+        "$1" "${missing[*]}" >&2
+    exit 0
+}
+
+command -v apt-get >/dev/null 2>&1 || advise "no apt-get on this machine"
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
+else
+    advise "not root and no password-less sudo"
+fi
+
+echo "install-system-deps: installing ${missing[*]}"
+"${as_root[@]}" apt-get update -qq || advise "apt-get update failed"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    advise "apt-get install failed"

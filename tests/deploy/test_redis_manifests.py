@@ -1,0 +1,116 @@
+"""Redis in k8s/: persistent, password-protected from the shared Secret, reachable only by the
+function's pods, under the name and port the function's REDIS_URL uses."""
+
+from __future__ import annotations
+
+from tests.deploy.manifests import (
+    ROOT,
+    Manifest,
+    container,
+    env_secret_refs,
+    pod_template_spec,
+    quantity,
+)
+
+REDIS_PORT = 6379
+
+
+def redis_args(statefulset: Manifest) -> dict[str, str]:
+    """redis-server's `--option value` arguments as a mapping."""
+    redis = container(statefulset)
+    assert redis["command"] == ["redis-server"]
+    args = redis["args"]
+    assert len(args) % 2 == 0 and all(a.startswith("--") for a in args[::2])
+    pairs = zip(args[::2], args[1::2], strict=True)
+    return {option.removeprefix("--"): value for option, value in pairs}
+
+
+def test_redis_is_redis_7_at_an_exact_tag(redis_statefulset: Manifest) -> None:
+    image = container(redis_statefulset)["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "redis"
+    major, minor, patch = tag.split("-")[0].split(".")
+    assert major == "7" and minor.isdigit() and patch.isdigit()
+
+
+def test_service_selects_the_redis_pods_on_6379(
+    redis_service: Manifest, redis_statefulset: Manifest
+) -> None:
+    assert redis_service["metadata"]["name"] == "redis"
+    assert redis_service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    pod_labels = redis_statefulset["spec"]["template"]["metadata"]["labels"]
+    selector = redis_service["spec"]["selector"]
+    assert selector and selector.items() <= pod_labels.items()
+    assert redis_statefulset["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    (port,) = redis_service["spec"]["ports"]
+    assert port["port"] == REDIS_PORT
+    named = {p["name"]: p["containerPort"] for p in container(redis_statefulset)["ports"]}
+    assert named.get(port["targetPort"], port["targetPort"]) == REDIS_PORT
+
+
+def test_append_only_file_on_a_persistent_volume(redis_statefulset: Manifest) -> None:
+    args = redis_args(redis_statefulset)
+    assert args["appendonly"] == "yes"
+    (claim,) = redis_statefulset["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in container(redis_statefulset)["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == args["dir"]
+    assert quantity(claim["spec"]["resources"]["requests"]["storage"]) > 0
+
+
+def test_maxmemory_stays_under_the_memory_limit(redis_statefulset: Manifest) -> None:
+    args = redis_args(redis_statefulset)
+    limit = quantity(container(redis_statefulset)["resources"]["limits"]["memory"])
+    maxmemory = quantity(args["maxmemory"].removesuffix("mb") + "Mi")
+    assert maxmemory < limit
+    assert args["maxmemory-policy"] == "noeviction", "stored resources are never evicted"
+
+
+def test_password_and_redis_url_come_from_one_secret(
+    redis_statefulset: Manifest, knative_service: Manifest
+) -> None:
+    redis_env = env_secret_refs(container(redis_statefulset))
+    function_env = env_secret_refs(container(knative_service))
+    secret, key = redis_env["REDIS_PASSWORD"]
+    assert key == "password"
+    assert function_env["REDIS_URL"] == (secret, "url")
+    # The probes' redis-cli authenticates from the same key.
+    assert redis_env["REDISCLI_AUTH"] == (secret, "password")
+    assert redis_args(redis_statefulset)["requirepass"] == "$(REDIS_PASSWORD)"
+
+
+def test_no_password_is_committed(rendered: list[Manifest]) -> None:
+    assert [m for m in rendered if m["kind"] == "Secret"] == []
+    script = (ROOT / "scripts" / "cluster-up.sh").read_text()
+    # The Secret's url points at this Service and port, in the namespace of the function.
+    assert "url=redis://:%s@redis:6379/0" in script
+
+
+def test_probes_ping_with_the_password(redis_statefulset: Manifest) -> None:
+    redis = container(redis_statefulset)
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = redis[probe]["exec"]["command"]
+        # redis-cli exits 0 on NOAUTH, so the reply itself must be compared.
+        assert command[:2] == ["sh", "-c"] and "redis-cli ping" in command[2]
+        assert "PONG" in command[2]
+
+
+def test_redis_pod_can_write_its_volume_as_non_root(redis_statefulset: Manifest) -> None:
+    pod = pod_template_spec(redis_statefulset)["securityContext"]
+    assert pod["runAsUser"] != 0 and pod["fsGroup"] == pod["runAsGroup"]
+    assert set(container(redis_statefulset)["resources"]) == {"requests", "limits"}
+
+
+def test_network_policy_admits_only_the_function_on_6379(
+    network_policy: Manifest, redis_statefulset: Manifest, knative_service: Manifest
+) -> None:
+    spec = network_policy["spec"]
+    pod_labels = redis_statefulset["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}, "no namespaceSelector or ipBlock widens it"
+    assert source["podSelector"] == {
+        "matchLabels": {"serving.knative.dev/service": knative_service["metadata"]["name"]}
+    }
+    assert rule["ports"] == [{"protocol": "TCP", "port": REDIS_PORT}]

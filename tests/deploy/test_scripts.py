@@ -1,0 +1,154 @@
+"""The shell scripts lint clean; cluster-up stops at once, saying what to install, when a
+prerequisite is missing (before it touches any cluster); cluster-down removes only its profile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.manifests import ROOT
+
+SCRIPTS = sorted((ROOT / "scripts").glob("*.sh")) + sorted(
+    p for p in [ROOT / ".ci" / "run"] if p.is_file()
+)
+BASH = shutil.which("bash") or "/bin/bash"
+# What the scripts run before their prerequisite check.
+BASE_TOOLS = ("dirname", "mktemp", "rm")
+
+
+def test_the_owned_scripts_exist_and_are_executable() -> None:
+    names = {script.name for script in SCRIPTS}
+    assert {"cluster-up.sh", "cluster-down.sh", "install-system-deps.sh"} <= names
+    assert all(os.access(script, os.X_OK) for script in SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shellcheck(script: Path) -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (scripts/install-system-deps.sh installs it)")
+    linted = subprocess.run(
+        [shellcheck, "--external-sources", str(script)], capture_output=True, text=True
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_scripts_use_strict_mode() -> None:
+    for script in SCRIPTS:
+        assert "set -euo pipefail" in script.read_text(), script.name
+
+
+def path_with(tmp_path: Path, *present: str) -> str:
+    """A PATH holding the base tools and, for each name in ``present``, a program that must
+    never run (it prints its name and fails)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in BASE_TOOLS:
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed to run the scripts"
+        (bin_dir / tool).symlink_to(found)
+    for name in present:
+        program = bin_dir / name
+        program.write_text(f"#!{BASH}\necho '{name} was run' >&2\nexit 99\n")
+        program.chmod(0o755)
+    return str(bin_dir)
+
+
+def run_script(name: str, path: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BASH, str(ROOT / "scripts" / name)],
+        env={"PATH": path, "HOME": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_cluster_up_without_minikube_stops_and_says_what_to_install(tmp_path: Path) -> None:
+    result = run_script("cluster-up.sh", path_with(tmp_path, "kubectl"))
+    assert result.returncode == 1
+    assert "minikube is not installed" in result.stderr
+    assert "https://minikube.sigs.k8s.io" in result.stderr
+    assert "was run" not in result.stderr
+
+
+def test_cluster_up_without_kubectl_stops_and_says_what_to_install(tmp_path: Path) -> None:
+    result = run_script("cluster-up.sh", path_with(tmp_path, "minikube"))
+    assert result.returncode == 1
+    assert "kubectl is not installed" in result.stderr
+    assert "was run" not in result.stderr
+
+
+def test_cluster_up_asked_to_use_func_without_it_stops(tmp_path: Path) -> None:
+    path = path_with(tmp_path, "minikube", "kubectl")
+    result = run_script("cluster-up.sh", path, DEPLOY_WITH="func")
+    assert result.returncode == 1
+    assert "func is not installed" in result.stderr
+    assert "DEPLOY_WITH=kubectl" in result.stderr
+    assert "was run" not in result.stderr
+
+
+def test_cluster_up_rejects_an_unknown_domain_mode(tmp_path: Path) -> None:
+    path = path_with(tmp_path, "minikube", "kubectl")
+    result = run_script("cluster-up.sh", path, DOMAIN_MODE="nip", DEPLOY_WITH="kubectl")
+    assert result.returncode == 1
+    assert "DOMAIN_MODE must be sslip or host-header" in result.stderr
+
+
+def test_cluster_down_without_minikube_stops(tmp_path: Path) -> None:
+    result = run_script("cluster-down.sh", path_with(tmp_path))
+    assert result.returncode == 1
+    assert "minikube is not installed" in result.stderr
+
+
+def test_install_system_deps_without_apt_get_explains_and_succeeds(tmp_path: Path) -> None:
+    """Tests that need a missing package skip; the script must not fail `make test`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    result = subprocess.run(
+        [BASH, str(ROOT / "scripts" / "install-system-deps.sh")],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0
+    assert "no apt-get" in result.stderr and "shellcheck redis-server" in result.stderr
+
+
+def recording_minikube(tmp_path: Path, listed_profiles: str) -> tuple[str, Path]:
+    """A stand-in for minikube that records its arguments: `status` reports a stopped profile,
+    `profile list -o json` lists ``listed_profiles``. Returns (PATH, record file)."""
+    path = path_with(tmp_path)
+    record = tmp_path / "minikube-calls"
+    program = Path(path) / "minikube"
+    program.write_text(
+        f"#!{BASH}\n"
+        f"echo \"$*\" >> '{record}'\n"
+        'case "$*" in\n'
+        "  *status*) exit 7 ;;\n"
+        f"  'profile list -o json') echo '{listed_profiles}' ;;\n"
+        "esac\n"
+    )
+    program.chmod(0o755)
+    return path, record
+
+
+def test_cluster_down_deletes_the_profile_cluster_up_made(tmp_path: Path) -> None:
+    listed = '{"invalid":[],"valid":[{"Name":"kv-store","Status":"Stopped"}]}'
+    path, record = recording_minikube(tmp_path, listed)
+    result = run_script("cluster-down.sh", path)
+    assert result.returncode == 0, result.stderr
+    assert record.read_text().splitlines()[-1] == "delete -p kv-store"
+
+
+def test_cluster_down_without_the_profile_removes_nothing(tmp_path: Path) -> None:
+    path, record = recording_minikube(tmp_path, '{"invalid":[],"valid":[]}')
+    result = run_script("cluster-down.sh", path, MINIKUBE_PROFILE="other")
+    assert result.returncode == 0, result.stderr
+    assert "does not exist: nothing to remove" in result.stdout
+    assert not any(call.startswith("delete") for call in record.read_text().splitlines())
