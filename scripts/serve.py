@@ -45,12 +45,11 @@ def main() -> int:
     print(f"serving {args.entry_point} on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", flush=True)
 
     server = subprocess.Popen(function_command(args.entry_point, args.port), env=env)
-    # Stop on SIGTERM as on Ctrl-C, so the embedded Redis is always shut down cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGINT))
+    # Ctrl-C and SIGTERM both become gunicorn's graceful stop (SIGTERM), which its uvicorn
+    # workers honour at once; sent SIGINT alone, they linger until gunicorn kills them at 30 s.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: server.terminate())
     try:
-        return server.wait()
-    except KeyboardInterrupt:
-        server.send_signal(signal.SIGINT)
         return server.wait()
     finally:
         if redis_server is not None:
