@@ -37,11 +37,16 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed ## benchmark table into bench/results/
-	$(BIN)/python -m bench
+bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--rounds 3")
+	scripts/install-system-deps.sh hey
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
-loadtest: $(BIN)/.installed ## e.g. make loadtest URL=http://hello.default.127.0.0.1.sslip.io
-	$(BIN)/python -m loadtest --url $(URL) --profile steady --duration 60 --out loadtest-out
+# e.g. make loadtest URL=http://kv-store.kv-store.10.98.12.34.sslip.io \
+#        LOADTEST_ARGS="--profile spike --duration 240 --users 40 --kube-context kv-store \
+#                       --namespace kv-store --service kv-store"
+loadtest: $(BIN)/.installed
+	$(BIN)/python -m loadtest --url $(URL) --profile steady --duration 60 --out loadtest-out \
+		$(LOADTEST_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 	scripts/cluster-up.sh

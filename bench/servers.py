@@ -1,0 +1,226 @@
+"""The servers under test: how each is started, probed, measured for memory and stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]  # no stubs in the pinned set
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+FUNCTION_SOURCE = PROJECT_ROOT / "function" / "main.py"
+
+START_TIMEOUT_SECONDS = 30.0
+PROBE_INTERVAL_SECONDS = 0.01
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def _functions_framework() -> list[str]:
+    """The `functions-framework` console script next to this interpreter (same virtualenv)."""
+    script = Path(sys.executable).with_name("functions-framework")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "functions_framework"]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    description: str
+    command: Callable[[int], list[str]]
+    probe_path: str
+    needs_function_source: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _baseline_command(port: int) -> list[str]:
+    return [sys.executable, str(BENCH_DIR / "baseline_app.py")]
+
+
+def _handle_flask_command(port: int) -> list[str]:
+    return [
+        *_functions_framework(),
+        "--source", str(FUNCTION_SOURCE), "--target", "handle_flask",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+def _handle_command(port: int) -> list[str]:
+    return [
+        *_functions_framework(), "--asgi",
+        "--source", str(FUNCTION_SOURCE), "--target", "handle",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+def _noop_command(port: int) -> list[str]:
+    return [
+        *_functions_framework(), "--asgi",
+        "--source", str(BENCH_DIR / "noop_function.py"), "--target", "noop",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+# In run order. One process (one gunicorn worker) each, like the reference measurements.
+SERVERS: tuple[ServerSpec, ...] = (
+    ServerSpec(
+        name="baseline",
+        description=(
+            "the article's app as written: Flask development server, a Redis round trip "
+            "per call (3 per GET, 3 per PUT, 2 per GET /)"
+        ),
+        command=_baseline_command,
+        probe_path="/",
+    ),
+    ServerSpec(
+        name="handle_flask",
+        description="functions-framework, Flask mode: gunicorn gthread, 1 worker",
+        command=_handle_flask_command,
+        probe_path="/health/readiness",
+        needs_function_source=True,
+    ),
+    ServerSpec(
+        name="handle",
+        description="functions-framework --asgi: gunicorn + uvicorn worker, 1 worker",
+        command=_handle_command,
+        probe_path="/health/readiness",
+        needs_function_source=True,
+    ),
+    ServerSpec(
+        name="noop",
+        description="functions-framework --asgi function that does nothing (framework ceiling)",
+        command=_noop_command,
+        probe_path="/",
+    ),
+)
+SERVER_NAMES = tuple(spec.name for spec in SERVERS)
+
+
+@dataclass(frozen=True)
+class TreeMemory:
+    rss_bytes: int
+    pss_bytes: int
+    processes: int
+
+
+class ServerFailedError(RuntimeError):
+    """A server under test exited or never answered."""
+
+
+@dataclass
+class RunningServer:
+    spec: ServerSpec
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    seconds_to_first_200: float
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def memory(self) -> TreeMemory:
+        """Memory of the whole process tree (gunicorn arbiter + workers).
+
+        RSS counts pages a forked worker shares with its arbiter once per process, so the sum
+        overstates; PSS splits shared pages between their users and sums to the true share.
+        """
+        root = psutil.Process(self.process.pid)
+        tree = [root, *root.children(recursive=True)]
+        rss = pss = 0
+        for member in tree:
+            try:
+                info = member.memory_full_info()
+            except psutil.NoSuchProcess:
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", 0)  # Linux only
+        return TreeMemory(rss_bytes=rss, pss_bytes=pss, processes=len(tree))
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        # Each server runs in its own process group, so this reaches gunicorn's workers too.
+        _signal_group(self.process, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def start_server(spec: ServerSpec, port: int, redis_url: str, log_path: Path) -> RunningServer:
+    """Spawn the server and wait for its first 200 on the probe path, timing spawn to answer."""
+    env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port), "WORKERS": "1", **spec.env}
+    env.pop("THREADS", None)  # functions-framework's own default (cpu_count * 4) applies
+    with log_path.open("ab") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            spec.command(port),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(spec, port, process, log_path, seconds_to_first_200=0.0)
+    deadline = started + START_TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise ServerFailedError(
+                f"{spec.name} exited with code {process.returncode} before answering:\n"
+                + server.log_tail()
+            )
+        if _answers_200(port, spec.probe_path):
+            server.seconds_to_first_200 = time.perf_counter() - started
+            return server
+        time.sleep(PROBE_INTERVAL_SECONDS)
+    server.stop()
+    raise ServerFailedError(
+        f"{spec.name} gave no 200 on {spec.probe_path} within {START_TIMEOUT_SECONDS} s:\n"
+        + server.log_tail()
+    )
+
+
+def _answers_200(port: int, path: str) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def request_once(
+    base_url: str, method: str, path: str, body: str | None = None
+) -> tuple[int, bytes]:
+    """One plain request, for seeding and sanity checks before the load."""
+    host_port = base_url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host_port, timeout=5.0)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
