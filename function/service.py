@@ -73,10 +73,10 @@ class Script:
     """A Lua script: Redis runs it as one atomic step, and one command carries it."""
 
     source: str
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.source.encode()).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
     def call(self, key: str, *args: Any, finish: Callable[[Any], Response]) -> RedisCall:
         return RedisCall(
