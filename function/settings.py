@@ -14,9 +14,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
-    # Bounds how long a request waits on Redis (connect, each reply, a free pooled connection).
+    # Bounds how long a request waits on Redis (to connect, for each reply).
     redis_timeout_seconds: float = 1.0
-    redis_max_connections: int = 64
+    # Per process; more requests than this waiting on Redis at once are answered 503.
+    redis_max_connections: int = 256
     key_prefix: str = "kv:"
     ttl_default_seconds: int = 31_536_000  # 365 days
     ttl_min_seconds: int = 1
