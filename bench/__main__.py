@@ -36,7 +36,6 @@ from bench.report import (
 )
 from bench.servers import (
     BENCH_DIR,
-    FUNCTION_SOURCE,
     SERVER_NAMES,
     SERVERS,
     RunningServer,
@@ -122,8 +121,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     require_hey()
-    if any(spec.needs_function_source for spec in args.servers) and not FUNCTION_SOURCE.exists():
-        raise SystemExit(f"{FUNCTION_SOURCE} is missing; run with --only baseline,noop")
     logs_dir = args.out / "logs"
     raw_dir = args.out / "raw"
     logs_dir.mkdir(parents=True, exist_ok=True)

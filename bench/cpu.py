@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the pinned set
+import psutil
 
 QUIET_PROBE_SECONDS = 1.0
 

