@@ -57,12 +57,19 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path)
 
 
 def launch(
-    command: list[str], env: Mapping[str, str], log_path: Path, port: int
+    command: list[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    port: int,
+    *,
+    inherit_environment: bool = True,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server command with ``env`` on top of this environment and wait for readiness."""
+    """Start a server command and wait for its readiness; ``env`` goes on top of this process's
+    environment, or alone with ``inherit_environment=False``."""
+    full_env = {**os.environ, **env} if inherit_environment else dict(env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(url, process, log_path)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from scripts.local_redis import RedisServer, free_port
-from tests.conftest import wait_until_ready
+from tests.conftest import launch
 from tests.deploy.manifests import ROOT, Dockerfile, Manifest, container
 
 # The virtualenv running the tests holds functions-framework, as /usr/local/bin does in the image.
@@ -102,11 +102,8 @@ def container_environment(dockerfile: Dockerfile, redis_url: str, port: int) -> 
 def start(
     command: list[str], env: Mapping[str, str], log_path: Path, port: int
 ) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
-        )
-    wait_until_ready(f"http://127.0.0.1:{port}", process, log_path)
+    """The image's command with the image's environment alone: nothing from this machine."""
+    process, _ = launch(command, env, log_path, port, inherit_environment=False)
     return process
 
 
