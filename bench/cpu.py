@@ -37,10 +37,15 @@ def snapshot(tracked_pids: Iterable[int]) -> CpuSnapshot:
     return CpuSnapshot(time.monotonic(), busy, own)
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process and all its descendants (a gunicorn arbiter and its workers)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
 def _tree_cpu_seconds(pid: int) -> float:
     try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
+        tree = process_tree(pid)
     except psutil.NoSuchProcess:
         return 0.0
     total = 0.0

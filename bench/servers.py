@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psutil
 
-from scripts.serve import framework_command, function_command
+from bench.cpu import process_tree
+from scripts.serve import ROOT, framework_command, function_command
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 
 START_TIMEOUT_SECONDS = 30.0
@@ -105,8 +105,7 @@ class RunningServer:
         RSS counts pages a forked worker shares with its arbiter once per process, so the sum
         overstates; PSS splits shared pages between their users and sums to the true share.
         """
-        root = psutil.Process(self.process.pid)
-        tree = [root, *root.children(recursive=True)]
+        tree = process_tree(self.process.pid)
         rss = pss = 0
         for member in tree:
             try:
@@ -147,7 +146,7 @@ def start_server(spec: ServerSpec, port: int, redis_url: str, log_path: Path) ->
         started = time.perf_counter()
         process = subprocess.Popen(
             spec.command(port),
-            cwd=PROJECT_ROOT,
+            cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from kubernetes.utils.quantity import parse_quantity
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts.serve import ROOT
+
 # Reference schemas kept beside the repository (a copy of knative/func's and Knative Serving's).
 SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 
