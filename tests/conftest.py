@@ -16,18 +16,22 @@ from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ENTRY_POINTS, ROOT, function_command
 
 STARTUP_TIMEOUT_SECONDS = 60
+# With FUNCTION_URL set, the contract suite runs against that server (a container, a func runtime,
+# a cluster's route) instead of starting its own; tests that need its Redis are skipped, saying so.
+FUNCTION_URL = os.environ.get("FUNCTION_URL", "").rstrip("/")
+EXTERNAL = "external"
 
 
 @dataclass
 class RunningFunction:
     entry_point: str
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    process: subprocess.Popen[bytes] | None
+    log_path: Path | None
     env: Mapping[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
@@ -36,6 +40,8 @@ class RunningFunction:
                 self.process.wait()
 
     def log(self) -> str:
+        if self.log_path is None:
+            return f"(no log: {self.url} is a server this suite did not start)"
         return self.log_path.read_text(errors="replace")
 
 
@@ -78,6 +84,8 @@ def launch(
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if FUNCTION_URL:
+        pytest.skip(f"needs the function's own Redis; {FUNCTION_URL} is not started here")
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
 
@@ -127,13 +135,18 @@ def start_function(
         running.stop()
 
 
-@pytest.fixture(scope="session", params=ENTRY_POINTS)
+@pytest.fixture(scope="session", params=[EXTERNAL] if FUNCTION_URL else ENTRY_POINTS)
 def function(
-    request: pytest.FixtureRequest,
-    redis_server: RedisServer,
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningFunction]:
-    """One server per entry point for the whole session; tests using it run against both."""
+    """One server per entry point for the whole session; tests using it run against both.
+
+    With FUNCTION_URL set, the one server at that URL instead.
+    """
+    if request.param == EXTERNAL:
+        yield RunningFunction(EXTERNAL, FUNCTION_URL, None, None)
+        return
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
     start, started = _starter(redis_server, tmp_path_factory)
     yield start(request.param)
     for running in started:
