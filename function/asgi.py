@@ -1,19 +1,48 @@
-"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio."""
+"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio.
+
+``app`` is the same function as a plain ASGI application: ``function.serving`` has
+functions-framework serve it in place of its own Starlette router, so every request, whatever its
+method or path, gets this function's answer.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import redis.asyncio
+from starlette.datastructures import Headers
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
-from . import store
-from .service import RedisCall, Request, Response, body_limit, dispatch, internal_error
+from . import resources, store
+from .errors import RequestTimeout
+from .service import (
+    RedisCall,
+    Request,
+    Response,
+    body_limit,
+    dispatch,
+    error_response,
+    internal_error,
+    safe_response,
+)
 from .settings import Settings
 
+log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before its body arrived."""
 
 
 @functools.cache
@@ -23,30 +52,64 @@ def _redis() -> redis.asyncio.Redis:
 
 
 async def handle(request: StarletteRequest) -> StarletteResponse:
+    return _to_starlette(await respond(request.scope, request.receive))
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The whole HTTP surface as one ASGI application (lifespan events are acknowledged)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] != "http":
+        return  # websockets are not served: the server closes the connection
+    await _to_starlette(await respond(scope, receive))(scope, receive, send)
+
+
+async def respond(scope: Scope, receive: Receive) -> Response:
+    """The answer to one request; never raises. Faults become a 500 and a log line."""
     try:
-        scope = request.scope
         method: str = scope["method"]
-        limit = body_limit(method, request.headers, settings)
-        body = await _read_body(request, limit) if limit else b""
-        request_ = Request(method, scope["path"], scope["query_string"], request.headers, body)
-        outcome = dispatch(request_, settings)
+        headers = Headers(scope=scope)
+        limit = body_limit(method, headers, settings)
+        try:
+            body = await _read_body(receive, limit) if limit else b""
+        except TimeoutError:
+            return error_response(
+                RequestTimeout(f"the body did not arrive within {settings.body_timeout_seconds} s")
+            )
+        raw_path = resources.path_from_target(scope.get("raw_path") or scope["path"].encode())
+        request = Request(method, raw_path, scope["query_string"], headers, body)
+        outcome = dispatch(request, settings)
         if isinstance(outcome, RedisCall):
             outcome = await store.run_async(_redis(), outcome)
+        return outcome
+    except _ClientGone:
+        log.info("the client left before sending its whole body; nothing was stored")
+        return Response(400, content_type=None)  # nobody is there to read it
     except Exception:
-        outcome = internal_error()
-    return _to_starlette(outcome)
+        return internal_error()
 
 
-async def _read_body(request: StarletteRequest, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) >= limit:
-            break  # already too large: the rest need not be read
-    return bytes(body)
+    async with asyncio.timeout(settings.body_timeout_seconds):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            body += message.get("body", b"")
+            if len(body) >= limit or not message.get("more_body", False):
+                return bytes(body)  # at the limit, the rest need not be read
 
 
 def _to_starlette(response: Response) -> StarletteResponse:
+    # Building the framework's response is inside the error handling too (safe_response).
+    return safe_response(response, _starlette_response)
+
+
+def _starlette_response(response: Response) -> StarletteResponse:
     return StarletteResponse(
         response.body, response.status, response.headers, media_type=response.content_type
     )

@@ -24,6 +24,10 @@ class BadRequest(ApiError):
     status, code = 400, "bad_request"
 
 
+class InvalidPath(ApiError):
+    status, code = 400, "invalid_path"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -32,12 +36,21 @@ class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
 
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
-        super().__init__(f"{method} is not allowed here; use {', '.join(allowed)}")
+        # The method is shown escaped: it may hold any byte a client sent.
+        super().__init__(f"{method!r} is not allowed here; use {', '.join(allowed)}")
         self.allowed = allowed
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Allow": ", ".join(self.allowed)}
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+
+
+class PreconditionFailed(ApiError):
+    status, code = 412, "precondition_failed"
 
 
 class PayloadTooLarge(ApiError):
@@ -52,10 +65,29 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
-class ServiceUnavailable(ApiError):
-    status, code = 503, "redis_unavailable"
+class InternalError(ApiError):
+    status, code = 500, "internal"
+
+
+class _RetryLater(ApiError):
     retry_after_seconds = 1
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class ServiceUnavailable(_RetryLater):
+    status, code = 503, "redis_unavailable"
+
+
+class Overloaded(_RetryLater):
+    """Every Redis connection of this process is busy: Redis is up, this process is saturated."""
+
+    status, code = 503, "overloaded"
+
+
+class StorageFull(ApiError):
+    """Redis refused a write for lack of memory (``maxmemory`` with ``noeviction``)."""
+
+    status, code = 507, "storage_full"

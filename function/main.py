@@ -4,7 +4,19 @@ Deployed, ASGI mode:  functions-framework --asgi --source function/main.py --tar
 Flask (WSGI) mode:    functions-framework --source function/main.py --target handle_flask
 """
 
-from function.asgi import handle
-from function.wsgi import handle_flask
+import sys
+
+from function.settings import ConfigError
+
+try:
+    from function import logs, serving
+    from function.asgi import handle, settings
+    from function.wsgi import handle_flask
+except ConfigError as error:
+    # One line naming the variable, not a traceback from deep inside the framework.
+    sys.exit(f"configuration error: {error}")
+
+logs.configure(settings.log_format)
+serving.install()
 
 __all__ = ["handle", "handle_flask"]

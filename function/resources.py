@@ -5,31 +5,78 @@ Pure functions; nothing here talks to Redis or to a web framework.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote_to_bytes, urlsplit
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UriTooLong
+from .errors import BadRequest, InvalidPath, PayloadTooLarge, UnsupportedMediaType, UriTooLong
 from .settings import Settings
 
-# Fields the service writes into every resource; a client may not send them.
+# Output-only fields (AIP-203): the service writes them; sent in a PUT body they are ignored.
 SERVER_FIELDS = ("last_updated", "ttl")
+# The interpreter's default bound on converting digits to an int (CVE-2020-10735); a longer
+# integer is refused with this message instead of the interpreter's own.
+MAX_INTEGER_DIGITS = 4300
 
 _REPEATED_SLASHES = re.compile(r"/{2,}")
+# C0 controls, DEL and C1 controls: never part of a resource name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# application/json, or a structured syntax suffix with a non-empty subtype: application/x+json.
+_JSON_MEDIA_TYPE = re.compile(r"application/(?:json|[a-z0-9][a-z0-9!#$&^_.+-]*\+json)")
+# RFC 3986 pchar without percent-escapes: what a path segment may hold as it is.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def path_from_target(target: bytes) -> bytes:
+    """The still percent-encoded path of a request target: origin form, absolute form, or the
+    asterisk form (``OPTIONS *``), which names the server as a whole, that is ``/``."""
+    if not target.startswith(b"/"):
+        target = urlsplit(target).path if b"://" in target else b"/"
+    return target.split(b"?", 1)[0].split(b"#", 1)[0] or b"/"
+
+
+def decode_path(raw_path: bytes) -> str:
+    """The path as text, from the bytes the client sent.
+
+    Undecodable percent-escapes (``%ff``, overlong ``%c0%af``), control characters and ``.`` or
+    ``..`` segments are refused rather than replaced or resolved: each would let two spellings
+    name one resource, or name one that no later request can address.
+    """
+    try:
+        path = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPath("the path is not valid UTF-8 once percent-decoded") from None
+    if _CONTROL.search(path):
+        raise InvalidPath("the path holds a control character")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise InvalidPath("the path holds a '.' or '..' segment")
+    return path
 
 
 def normalize_path(path: str, settings: Settings) -> str:
     """The canonical name of a resource: the decoded path, repeated and trailing slashes removed.
 
     Paths are case-sensitive. ``/a/b``, ``/a/b/`` and ``//a//b`` name one resource, and so does
-    ``/a%2Fb``: servers decode percent-escapes before the function sees the path.
+    ``/a%2Fb``. The length limit applies to this canonical form, in UTF-8 bytes.
     """
+    path = _REPEATED_SLASHES.sub("/", path).rstrip("/") or "/"
     if len(path.encode("utf-8", "surrogatepass")) > settings.max_path_bytes:
         raise UriTooLong(f"the path is longer than {settings.max_path_bytes} bytes")
-    path = _REPEATED_SLASHES.sub("/", path)
-    return path.rstrip("/") or "/"
+    return path
+
+
+def location(path: str) -> str:
+    """The path as a URI reference (RFC 3986): ``%``, ``?``, ``#``, spaces and non-ASCII escaped."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def etag(stored: bytes) -> str:
+    """The strong entity tag of a stored document: SHA-1 of its stored bytes, which hold its
+    content and ``last_updated``. Redis computes the same (``redis.sha1hex``) to compare."""
+    return f'"{hashlib.sha1(stored).hexdigest()}"'
 
 
 def resource_key(settings: Settings, path: str) -> str:
@@ -41,13 +88,19 @@ def counter_key(settings: Settings) -> str:
     return f"{settings.key_prefix}count"
 
 
-def parse_ttl(query_string: bytes, settings: Settings) -> int:
-    """The expiry a PUT asks for with ``?ttl=SECONDS``, or the configured default."""
+KEEP_TTL = "keep"
+
+
+def parse_ttl(query_string: bytes, settings: Settings) -> int | None:
+    """The expiry a PUT asks for with ``?ttl=SECONDS``, the configured default without it, or
+    ``None`` for ``?ttl=keep``: keep the current expiry (a new resource gets the default)."""
     values = parse_qs(query_string.decode("latin-1"), keep_blank_values=True).get("ttl")
     if values is None:
         return settings.ttl_default_seconds
+    if values == [KEEP_TTL]:
+        return None
     if len(values) != 1 or not values[0].isascii() or not values[0].isdigit():
-        raise BadRequest("ttl must be one whole number of seconds", code="invalid_ttl")
+        raise BadRequest("ttl must be one whole number of seconds, or keep", code="invalid_ttl")
     ttl = int(values[0])
     if not settings.ttl_min_seconds <= ttl <= settings.ttl_max_seconds:
         raise BadRequest(
@@ -58,12 +111,10 @@ def parse_ttl(query_string: bytes, settings: Settings) -> int:
 
 
 def check_content_type(content_type: str | None) -> None:
-    """Accept ``application/json`` and ``application/*+json``, in UTF-8."""
+    """Accept ``application/json`` and ``application/<name>+json``, in UTF-8."""
     media_type, _, params = (content_type or "").partition(";")
     media_type = media_type.strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
+    if not _JSON_MEDIA_TYPE.fullmatch(media_type):
         raise UnsupportedMediaType(
             f"send the document as application/json, not {media_type or 'no content type'}"
         )
@@ -80,15 +131,28 @@ def check_body_size(size: int, settings: Settings) -> None:
 
 
 def parse_document(body: bytes, settings: Settings) -> dict[str, Any]:
-    """A JSON object from a request body, or the reason it is not one."""
+    """A JSON object from a request body, or the reason it is not one.
+
+    Output-only fields (``ttl``, ``last_updated``) are dropped, so a document read with GET can
+    be changed and sent back as it is.
+    """
     check_body_size(len(body), settings)
     try:
         text = body.decode("utf-8")
-        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8", code="invalid_json") from None
     except RecursionError:
         raise _too_deep(settings) from None
+    except _IntegerTooLong:
+        raise BadRequest(
+            f"integers may have at most {MAX_INTEGER_DIGITS} digits", code="invalid_number"
+        ) from None
     except ValueError as error:
         raise BadRequest(f"the body is not valid JSON: {error}", code="invalid_json") from None
     if not isinstance(document, dict):
@@ -97,12 +161,8 @@ def parse_document(body: bytes, settings: Settings) -> dict[str, Any]:
         )
     if _depth(document) > settings.max_json_depth:
         raise _too_deep(settings)
-    reserved = [name for name in SERVER_FIELDS if name in document]
-    if reserved:
-        raise BadRequest(
-            f"{' and '.join(reserved)} are set by the service (use ?ttl=SECONDS for the expiry)",
-            code="reserved_field",
-        )
+    for name in SERVER_FIELDS:
+        document.pop(name, None)
     return document
 
 
@@ -139,6 +199,16 @@ def _too_deep(settings: Settings) -> BadRequest:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+class _IntegerTooLong(Exception):
+    """Raised inside the JSON parser; not a ValueError, so it is told apart from bad syntax."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _IntegerTooLong
+    return int(text)
 
 
 def _finite_float(text: str) -> float:

@@ -13,16 +13,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
+from werkzeug.datastructures import ETags, MIMEAccept
+from werkzeug.http import parse_accept_header, parse_etags
 
 from . import resources
-from .errors import ApiError, MethodNotAllowed, NotFound, ServiceUnavailable
+from .errors import (
+    ApiError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    PreconditionFailed,
+    ServiceUnavailable,
+    StorageFull,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEALTH_PATHS = ("/health/liveness", "/health/readiness")
 # functions-framework answers these itself (404) in one mode and not in the other; keep both alike.
@@ -43,7 +53,7 @@ class Headers(Protocol):
 @dataclass(frozen=True)
 class Request:
     method: str
-    path: str  # percent-decoded, as servers hand it over
+    raw_path: bytes  # as the client sent it: still percent-encoded, without the query
     query_string: bytes
     headers: Headers
     body: bytes = b""
@@ -66,6 +76,9 @@ class RedisCall:
     finish: Callable[[Any], Response]
     # For EVALSHA: the same call as EVAL, for a Redis whose script cache is empty (restarted).
     fallback: Command | None = None
+    # For a write: the answer should building the full one fail once Redis has replied. A write
+    # Redis accepted is never answered as a failure.
+    accepted: Response | None = None
 
 
 @dataclass(frozen=True)
@@ -78,20 +91,65 @@ class Script:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
-    def call(self, key: str, *args: Any, finish: Callable[[Any], Response]) -> RedisCall:
+    def call(
+        self,
+        key: str,
+        *args: Any,
+        finish: Callable[[Any], Response],
+        accepted: Response | None = None,
+    ) -> RedisCall:
         return RedisCall(
-            ("EVALSHA", self.sha, 1, key, *args), finish, ("EVAL", self.source, 1, key, *args)
+            ("EVALSHA", self.sha, 1, key, *args),
+            finish,
+            ("EVAL", self.source, 1, key, *args),
+            accepted,
         )
 
 
 # The document and its remaining time to live, read together.
 READ = Script("return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}")
-# Replace document and expiry together, and tell whether a document was there.
+
+# Preconditions, checked inside the script that writes, so nothing can change in between.
+# A condition is '' (no header), '*' (any current document) or ',tag,tag,' (SHA-1 hex of
+# stored bytes, as resources.etag computes them). Defines `failed(current)`.
+_PRECONDITIONS = """
+local function listed(condition, current)
+  if condition == '*' then return current ~= false end
+  if current == false then return false end
+  return string.find(condition, ',' .. redis.sha1hex(current) .. ',', 1, true) ~= nil
+end
+local function failed(if_match, if_none_match)
+  if if_match == '' and if_none_match == '' then return false end
+  local current = redis.call('GET', KEYS[1])
+  if if_match ~= '' and not listed(if_match, current) then return true end
+  return if_none_match ~= '' and listed(if_none_match, current)
+end
+"""
+# Replace document and expiry together. ARGV: stored bytes, ttl, keep ('1': keep the current
+# expiry if there is a document), If-Match, If-None-Match. Returns {existed, ttl}, or {-1, 0}
+# when a precondition failed.
 WRITE = Script(
-    "local existed = redis.call('EXISTS', KEYS[1]) "
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
-    "return existed"
+    _PRECONDITIONS
+    + """
+if failed(ARGV[4], ARGV[5]) then return {-1, 0} end
+local existed = redis.call('EXISTS', KEYS[1])
+if existed == 1 and ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+  return {existed, redis.call('TTL', KEYS[1])}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {existed, tonumber(ARGV[2])}
+"""
 )
+# DELETE with preconditions. ARGV: If-Match, If-None-Match. Returns 1, 0 (nothing there) or -1.
+DELETE_IF = Script(
+    _PRECONDITIONS
+    + """
+if failed(ARGV[1], ARGV[2]) then return -1 end
+return redis.call('DEL', KEYS[1])
+"""
+)
+PRECONDITION_FAILED = -1
 
 
 def body_limit(method: str, headers: Headers, settings: Settings) -> int:
@@ -117,6 +175,11 @@ def finish(call: RedisCall, reply: Any) -> Response:
         return call.finish(reply)
     except ApiError as error:
         return error_response(error)
+    except Exception:
+        if call.accepted is None:
+            return internal_error()
+        log.exception("Redis accepted the write; answering without the document")
+        return call.accepted
 
 
 def error_response(error: ApiError) -> Response:
@@ -145,6 +208,8 @@ class _ThrottledWarning:
 
 
 _warn_unavailable = _ThrottledWarning(interval_seconds=10.0)
+_warn_overloaded = _ThrottledWarning(interval_seconds=10.0)
+_warn_storage_full = _ThrottledWarning(interval_seconds=10.0)
 
 
 def redis_unavailable(error: Exception) -> Response:
@@ -152,13 +217,27 @@ def redis_unavailable(error: Exception) -> Response:
     return error_response(ServiceUnavailable("Redis is not answering; try again shortly"))
 
 
+def overloaded(error: Exception) -> Response:
+    _warn_overloaded("every Redis connection of this process is busy: %s", error)
+    return error_response(Overloaded("the service is busy; try again shortly"))
+
+
+def storage_full(error: Exception) -> Response:
+    _warn_storage_full("Redis is out of memory and refuses writes: %s", error)
+    return error_response(StorageFull("there is no room to store this; nothing was changed"))
+
+
 def internal_error() -> Response:
     log.exception("unexpected error")
-    return error_response(ApiError("internal error", code="internal"))  # details stay in the log
+    return internal_error_response()
+
+
+def internal_error_response() -> Response:
+    return error_response(InternalError("internal error"))  # details stay in the log
 
 
 def _route(request: Request, settings: Settings) -> Response | RedisCall:
-    path = resources.normalize_path(request.path, settings)
+    path = resources.normalize_path(resources.decode_path(request.raw_path), settings)
     method = request.method
     if path in HEALTH_PATHS:
         _allow(method, HEALTH_METHODS)
@@ -171,9 +250,9 @@ def _route(request: Request, settings: Settings) -> Response | RedisCall:
     _allow(method, RESOURCE_METHODS)
     key = resources.resource_key(settings, path)
     if method in ("GET", "HEAD"):
-        return _read(key, path)
+        return _read(request, key, path)
     if method == "DELETE":
-        return _delete(key, path)
+        return _delete(request, key, path)
     return _write(request, key, path, settings)
 
 
@@ -196,23 +275,41 @@ def _count(request: Request, settings: Settings) -> RedisCall:
     return RedisCall((command, resources.counter_key(settings)), answer)
 
 
-def _read(key: str, path: str) -> RedisCall:
+def _read(request: Request, key: str, path: str) -> RedisCall:
+    if_match = _etags(request.headers.get("if-match"))
+    if_none_match = _etags(request.headers.get("if-none-match"))
+
     def answer(reply: Any) -> Response:
         stored, ttl = reply
+        tag = None if stored is None else resources.etag(stored)
+        if if_match is not None and not (tag and (if_match.star_tag or _strong(if_match, tag))):
+            raise PreconditionFailed(f"the resource at {path} does not match If-Match")
         if stored is None:
             raise NotFound(f"no resource at {path}")
-        return Response(200, resources.render_stored(stored, ttl))
+        assert tag is not None
+        if if_none_match is not None and (
+            if_none_match.star_tag or if_none_match.contains_weak(tag.strip('"'))
+        ):
+            return Response(304, content_type=None, headers={"ETag": tag})
+        return Response(200, resources.render_stored(stored, ttl), headers={"ETag": tag})
 
     return READ.call(key, finish=answer)
 
 
-def _delete(key: str, path: str) -> RedisCall:
+def _delete(request: Request, key: str, path: str) -> RedisCall:
+    if_match, if_none_match = _conditions(request)
+
     def answer(reply: Any) -> Response:
+        if reply == PRECONDITION_FAILED:
+            raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
         if not reply:
             raise NotFound(f"no resource at {path}")
         return Response(204, content_type=None)
 
-    return RedisCall(("DEL", key), answer)
+    accepted = Response(204, content_type=None)
+    if if_match or if_none_match:
+        return DELETE_IF.call(key, if_match, if_none_match, finish=answer, accepted=accepted)
+    return RedisCall(("DEL", key), answer, accepted=accepted)
 
 
 def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCall:
@@ -221,15 +318,59 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
     resources.check_body_size(_declared_length(request.headers) or 0, settings)
     document = resources.parse_document(request.body, settings)
     stored = resources.encode_stored(document, int(time.time()))
+    tag = resources.etag(stored)
+    if_match, if_none_match = _conditions(request)
 
     def answer(reply: Any) -> Response:
-        existed = bool(reply)
-        headers = {} if existed else {"Location": path}
+        existed, ttl_now = reply
+        if existed == PRECONDITION_FAILED:
+            raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
+        headers = {"ETag": tag} if existed else {"ETag": tag, "Location": resources.location(path)}
         return Response(
-            200 if existed else 201, resources.render_stored(stored, ttl), headers=headers
+            200 if existed else 201, resources.render_stored(stored, ttl_now), headers=headers
         )
 
-    return WRITE.call(key, stored, ttl, finish=answer)
+    keep = "1" if ttl is None else ""
+    seconds = settings.ttl_default_seconds if ttl is None else ttl
+    return WRITE.call(
+        key,
+        stored,
+        seconds,
+        keep,
+        if_match,
+        if_none_match,
+        finish=answer,
+        accepted=Response(204, content_type=None, headers={"ETag": tag}),
+    )
+
+
+def _etags(header: str | None) -> ETags | None:
+    return None if header is None else parse_etags(header)
+
+
+def _strong(tags: ETags, tag: str) -> bool:
+    return tags.contains(tag.strip('"'))
+
+
+def _conditions(request: Request) -> tuple[str, str]:
+    """If-Match and If-None-Match as the write scripts take them (see _PRECONDITIONS)."""
+    if_match = _etags(request.headers.get("if-match"))
+    if_none_match = _etags(request.headers.get("if-none-match"))
+    return _condition(if_match, weak=False), _condition(if_none_match, weak=True)
+
+
+def _condition(tags: ETags | None, *, weak: bool) -> str:
+    if tags is None:
+        return ""
+    if tags.star_tag:
+        return "*"
+    # If-Match compares strongly: a weak tag never matches. If-None-Match compares weakly.
+    listed = tags.as_set(include_weak=weak)
+    return "," + ",".join(sorted(tag for tag in listed if _is_sha1_hex(tag))) + ","
+
+
+def _is_sha1_hex(tag: str) -> bool:
+    return len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -242,3 +383,16 @@ def _prefers_json(accept: str | None) -> bool:
         return False
     offered = parse_accept_header(accept, MIMEAccept)
     return offered.best_match(("text/plain", JSON)) == JSON
+
+
+def safe_response(response: Response, build: Callable[[Response], T]) -> T:
+    """``build(response)``, the framework's response object; if that fails, a bare answer with
+    the same status when it reports a success (a write Redis accepted is never reported as
+    failed), otherwise a 500."""
+    try:
+        return build(response)
+    except Exception:
+        log.exception("could not build the answer")
+        if response.status < 400:
+            return build(Response(response.status, content_type=None))
+        return build(internal_error_response())

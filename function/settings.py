@@ -25,6 +25,10 @@ class Settings:
     max_body_bytes: int = 1_048_576
     max_path_bytes: int = 1024
     max_json_depth: int = 32
+    # How long a client may take to send a request body before it is answered 408.
+    body_timeout_seconds: float = 30.0
+    # "text": one line per record with time and level; "json": one JSON object per line.
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         checks = [
@@ -38,6 +42,8 @@ class Settings:
             (self.max_body_bytes >= 2, "MAX_BODY_BYTES must be at least 2 (the body '{}')"),
             (self.max_path_bytes >= 2, "MAX_PATH_BYTES must be at least 2"),
             (self.max_json_depth >= 1, "MAX_JSON_DEPTH must be at least 1"),
+            (self.body_timeout_seconds > 0, "BODY_TIMEOUT_SECONDS must be above 0"),
+            (self.log_format in ("text", "json"), "LOG_FORMAT must be text or json"),
             (
                 self.redis_url.startswith(("redis://", "rediss://", "unix://")),
                 "REDIS_URL must start with redis://, rediss:// or unix://",
@@ -56,9 +62,11 @@ class Settings:
             raw = environ.get(name, "").strip()
             if not raw:
                 continue
-            cast: Callable[[str], Any] = {"int": int, "float": float}.get(str(field.type), str)
+            kind = str(field.type)
+            cast: Callable[[str], Any] = {"int": int, "float": float}.get(kind, str)
             try:
                 values[field.name] = cast(raw)
             except ValueError:
-                raise ConfigError(f"{name} must be a {field.type}, got {raw!r}") from None
+                wanted = {"int": "a whole number", "float": "a number"}.get(kind, kind)
+                raise ConfigError(f"{name} must be {wanted}, got {raw!r}") from None
         return cls(**values)

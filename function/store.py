@@ -19,10 +19,23 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    MaxConnectionsError,
+    NoScriptError,
+    OutOfMemoryError,
+    TimeoutError,
+)
 from redis.retry import Retry
 
-from .service import RedisCall, Response, finish, redis_unavailable
+from .service import (
+    RedisCall,
+    Response,
+    finish,
+    overloaded,
+    redis_unavailable,
+    storage_full,
+)
 from .settings import Settings
 
 
@@ -61,6 +74,10 @@ async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
             if call.fallback is None:
                 raise
             reply = await client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
+    except MaxConnectionsError as error:
+        return overloaded(error)
+    except OutOfMemoryError as error:
+        return storage_full(error)
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)
     return finish(call, reply)
@@ -74,6 +91,10 @@ def run_sync(client: redis.Redis, call: RedisCall) -> Response:
             if call.fallback is None:
                 raise
             reply = client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
+    except MaxConnectionsError as error:
+        return overloaded(error)
+    except OutOfMemoryError as error:
+        return storage_full(error)
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)
     return finish(call, reply)

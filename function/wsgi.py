@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 import flask
 import redis
+from werkzeug.exceptions import ClientDisconnected
 
-from . import store
-from .service import RedisCall, Request, Response, body_limit, dispatch, internal_error
+from . import resources, store
+from .service import (
+    RedisCall,
+    Request,
+    Response,
+    body_limit,
+    dispatch,
+    internal_error,
+    safe_response,
+)
 from .settings import Settings
 
+log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
 
 
@@ -22,20 +33,42 @@ def _redis() -> redis.Redis:
 
 
 def handle_flask(request: flask.Request) -> flask.Response:
+    return safe_response(respond(request), _flask_response)
+
+
+def respond(request: flask.Request) -> Response:
+    """The answer to one request; never raises. Faults become a 500 and a log line."""
     try:
         method = request.method
         limit = body_limit(method, request.headers, settings)
-        body = request.stream.read(limit) if limit else b""
-        request_ = Request(method, request.path, request.query_string, request.headers, body)
-        outcome = dispatch(request_, settings)
+        try:
+            body = request.stream.read(limit) if limit else b""
+        except (ClientDisconnected, OSError):
+            # OSError: the socket's read timeout or a reset; gunicorn's readers raise IOError.
+            log.info("the client left before sending its whole body; nothing was stored")
+            return Response(400, content_type=None)
+        query = request.query_string
+        outcome = dispatch(
+            Request(method, _raw_path(request), query, request.headers, body), settings
+        )
         if isinstance(outcome, RedisCall):
             outcome = store.run_sync(_redis(), outcome)
+        return outcome
     except Exception:
-        outcome = internal_error()
-    return _to_flask(outcome)
+        return internal_error()
 
 
-def _to_flask(response: Response) -> flask.Response:
+def _raw_path(request: flask.Request) -> bytes:
+    """The path as the client sent it, still percent-encoded: gunicorn and werkzeug's server keep
+    the request target in RAW_URI / REQUEST_URI. Without either, the decoded path re-encoded."""
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target:
+        return resources.path_from_target(target.encode("latin-1"))
+    return resources.location(request.path).encode()
+
+
+def _flask_response(response: Response) -> flask.Response:
     return flask.Response(
         response.body, response.status, response.headers, content_type=response.content_type
     )

@@ -110,9 +110,13 @@ def test_nesting_at_the_limit_is_stored(client: httpx.Client, path: str) -> None
 
 
 @pytest.mark.parametrize("field", ["ttl", "last_updated"])
-def test_fields_the_service_sets_are_refused(client: httpx.Client, path: str, field: str) -> None:
+def test_fields_the_service_sets_are_ignored(client: httpx.Client, path: str, field: str) -> None:
+    # Output-only fields (AIP-203): a document read with GET can be sent back as it is.
     response = client.put(path, json={field: 5, "a": 1})
-    assert_rejected(client, path, response, 400, "reserved_field")
+    assert response.status_code == 201
+    stored = client.get(path).json()
+    assert stored["a"] == 1
+    assert stored["ttl"] > 5 if field == "ttl" else stored["last_updated"] > 5
 
 
 def test_a_rejected_replacement_keeps_the_stored_document(client: httpx.Client, path: str) -> None:

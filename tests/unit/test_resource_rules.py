@@ -7,7 +7,7 @@ import json
 import pytest
 
 from function import resources
-from function.errors import BadRequest, UnsupportedMediaType, UriTooLong
+from function.errors import BadRequest, InvalidPath, UnsupportedMediaType, UriTooLong
 from function.settings import Settings
 
 SETTINGS = Settings()
@@ -66,3 +66,77 @@ def test_depth_is_counted_without_recursion() -> None:
     resources.parse_document(b'{"a": {"b": [1]}}', settings)
     with pytest.raises(BadRequest, match="deeper than 3"):
         resources.parse_document(b'{"a": {"b": [[1]]}}', settings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [(b"/a%2Fb", "/a/b"), (b"/caf%C3%A9", "/café"), (b"/%E2%82%AC", "/€"), (b"/a%20b", "/a b"),
+     (b"/.a/a./...", "/.a/a./...")],
+)  # fmt: skip
+def test_decode_path(raw: bytes, decoded: str) -> None:
+    assert resources.decode_path(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"/%ff", b"/%c0%af", b"/%ed%a0%80", b"/a%00", b"/%1b", b"/%7f", b"/%c2%9b", b"/./a",
+     b"/a/..", b"/%2e", b"/a%2f%2e%2e%2fb", b"/\xff"],
+)  # fmt: skip
+def test_decode_path_refuses(raw: bytes) -> None:
+    with pytest.raises(InvalidPath):
+        resources.decode_path(raw)
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [(b"/a/b?x=1", b"/a/b"), (b"/a#f", b"/a"), (b"http://h:1/a%20b?q", b"/a%20b"), (b"*", b"/")],
+)
+def test_path_from_target(target: bytes, path: bytes) -> None:
+    assert resources.path_from_target(target) == path
+
+
+@pytest.mark.parametrize(
+    ("path", "encoded"),
+    [("/a b", "/a%20b"), ("/q?x#y", "/q%3Fx%23y"), ("/100%", "/100%25"), ("/€", "/%E2%82%AC"),
+     ("/a:b@c!$&'()*+,;=-._~", "/a:b@c!$&'()*+,;=-._~")],
+)  # fmt: skip
+def test_location_is_rfc3986(path: str, encoded: str) -> None:
+    assert resources.location(path) == encoded
+    assert resources.decode_path(encoded.encode()) == path
+
+
+def test_path_limit_applies_after_normalisation() -> None:
+    settings = Settings(max_path_bytes=10)
+    assert resources.normalize_path("/" + "/" * 50 + "abc", settings) == "/abc"
+
+
+@pytest.mark.parametrize("content_type", ["application/+json", "application/json+", "+json"])
+def test_malformed_suffix_is_not_json(content_type: str) -> None:
+    with pytest.raises(UnsupportedMediaType):
+        resources.check_content_type(content_type)
+
+
+def test_output_only_fields_are_dropped() -> None:
+    document = resources.parse_document(b'{"a": 1, "ttl": 5, "last_updated": 7}', SETTINGS)
+    assert document == {"a": 1}
+
+
+def test_integers_up_to_the_bound_parse_and_longer_ones_are_refused() -> None:
+    digits = "7" * resources.MAX_INTEGER_DIGITS
+    assert resources.parse_document(b'{"n": -%s}' % digits.encode(), SETTINGS)["n"] == -int(digits)
+    with pytest.raises(BadRequest) as refused:
+        resources.parse_document(b'{"n": %s1}' % digits.encode(), SETTINGS)
+    assert refused.value.code == "invalid_number"
+    assert "set_int_max_str_digits" not in refused.value.message
+
+
+def test_ttl_keep() -> None:
+    assert resources.parse_ttl(b"ttl=keep", SETTINGS) is None
+    with pytest.raises(BadRequest):
+        resources.parse_ttl(b"ttl=KEEP", SETTINGS)
+
+
+def test_etag_is_strong_and_follows_the_bytes() -> None:
+    tag = resources.etag(b'{"a":1}')
+    assert tag.startswith('"') and len(tag) == 42
+    assert tag != resources.etag(b'{"a":2}')

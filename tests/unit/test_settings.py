@@ -26,6 +26,8 @@ def test_every_field_reads_its_variable() -> None:
             "MAX_BODY_BYTES": "4096",
             "MAX_PATH_BYTES": "128",
             "MAX_JSON_DEPTH": "4",
+            "BODY_TIMEOUT_SECONDS": "2.5",
+            "LOG_FORMAT": "json",
         }
     )
     assert settings == Settings(
@@ -39,6 +41,8 @@ def test_every_field_reads_its_variable() -> None:
         max_body_bytes=4096,
         max_path_bytes=128,
         max_json_depth=4,
+        body_timeout_seconds=2.5,
+        log_format="json",
     )
 
 
@@ -55,6 +59,9 @@ def test_blank_values_keep_defaults() -> None:
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"MAX_JSON_DEPTH": "0"}, "MAX_JSON_DEPTH"),
         ({"REDIS_MAX_CONNECTIONS": "1.5"}, "REDIS_MAX_CONNECTIONS"),
+        ({"MAX_BODY_BYTES": "abc"}, "MAX_BODY_BYTES must be a whole number"),
+        ({"BODY_TIMEOUT_SECONDS": "soon"}, "BODY_TIMEOUT_SECONDS must be a number"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_bad_values_name_their_variable(environ: dict[str, str], named: str) -> None:

@@ -1,0 +1,73 @@
+"""Log records as lines a person or a cluster's log collector can read.
+
+Every line carries its time (UTC, ISO 8601) and level. ``LOG_FORMAT=json`` writes one JSON object
+per line (``time``, ``level``, ``logger``, ``message``, ``exception``). Control characters, which
+a request path may carry into a message, are escaped in both formats, so a record is one line
+(a traceback excepted in text format) and cannot rewrite a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: str, *, keep_newlines: bool = False) -> str:
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def _time(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_time(record)} {record.levelname} {record.name}: {escape(record.getMessage())}"
+        if record.exc_info:
+            line += "\n" + escape(self.formatException(record.exc_info), keep_newlines=True)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        # ensure_ascii escapes every control character (and all else outside ASCII).
+        return json.dumps(entry)
+
+
+def dict_config(log_format: str | None = None) -> dict[str, Any]:
+    """A logging.config dictionary: every record to stderr in the chosen format; gunicorn's and
+    uvicorn's loggers keep their levels and use the same handler."""
+    chosen = log_format or os.environ.get("LOG_FORMAT", "").strip() or "text"
+    formatter = JsonFormatter if chosen == "json" else TextFormatter
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    own = {"handlers": ["stderr"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {"stderr": handler},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {"gunicorn.error": own, "gunicorn.access": own},
+    }
+
+
+def configure(log_format: str | None = None) -> None:
+    logging.config.dictConfig(dict_config(log_format))

@@ -1,0 +1,215 @@
+"""How functions-framework serves this function: all of its HTTP surface, with HTTP limits.
+
+functions-framework 3.10 (pinned in requirements.txt) puts a Starlette router in front of an ASGI
+function, which answers some methods and paths itself in plain text, and runs gunicorn with no
+limit on the request line and none on the request head in ASGI mode. It imports the function's
+source file before it builds its server, so ``main`` imports this module, which then has the
+framework:
+
+- serve ``function.asgi.app`` (every method, every path) when the target is ``handle``, and
+  let ``handle_flask`` answer /robots.txt and /favicon.ico too, which Flask mode keeps for itself;
+- run gunicorn and uvicorn with the limits below, in line with common servers (nginx, Node.js,
+  gunicorn's own defaults): a request head over ``MAX_HEAD_BYTES`` or with more than
+  ``MAX_HEADERS`` fields is answered 431 and the connection closed; a head not received within
+  ``HEAD_TIMEOUT_SECONDS`` closes the connection; an idle keep-alive connection is closed after
+  ``KEEPALIVE_SECONDS``. The body has its own bound, ``BODY_TIMEOUT_SECONDS`` (settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any, ClassVar
+
+import functions_framework
+import functions_framework.aio
+from functions_framework._http import gunicorn as framework_gunicorn
+from gunicorn.workers.gthread import ThreadWorker
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+from . import asgi, logs, wsgi
+
+MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
+MAX_HEADERS = 100  # gunicorn: limit_request_fields
+MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
+HEAD_TIMEOUT_SECONDS = 10.0
+KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
+
+
+def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    body = json.dumps({"error": code, "message": message}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_HEAD_TOO_LARGE = _json_answer(
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    f"the request head is limited to {MAX_HEAD_BYTES} bytes and {MAX_HEADERS} fields",
+)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bounded request head: its size, its number of fields
+    and the time it takes to arrive. httptools itself buffers a head without limit."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_bytes = 0
+        self._header_count = 0
+        self._in_head = True
+        self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._in_head and self._head_timer is None:
+            self._start_head_timer()
+        super().data_received(data)
+        if self._in_head and not self._refused:
+            self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        super().on_message_begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > MAX_HEADERS:
+            self._refuse(_HEAD_TOO_LARGE)
+            raise ValueError("too many header fields")  # stops the parser; answered already
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # a parser error raised after a 431 needs no second answer
+            super().send_400_response(msg)
+
+    def _refuse(self, answer: bytes) -> None:
+        self._refused = True
+        self._cancel_head_timer()
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+            self.transport.close()
+
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and (self.cycle is None or self.cycle.response_complete):
+            self._refused = True
+            self.transport.close()
+
+
+class BoundedUvicornWorker(UvicornWorker):
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": BoundedHttpToolsProtocol}
+
+
+class _DeadlineSocket:
+    """A socket whose blocking reads for one request share a deadline: a client that sends its
+    head or body a byte at a time cannot hold a worker thread longer than that."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self._sock, self._seconds = sock, seconds
+        self._deadline = time.monotonic() + seconds
+
+    def setblocking(self, flag: bool) -> None:
+        # gunicorn makes the socket blocking each time a thread takes up the connection.
+        self._deadline = time.monotonic() + self._seconds
+        self._sock.setblocking(flag)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
+        try:
+            return self._sock.recv(size, *flags)
+        finally:
+            self._sock.settimeout(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class BoundedThreadWorker(ThreadWorker):
+    def enqueue_req(self, conn: Any) -> None:
+        if not isinstance(conn.sock, _DeadlineSocket):
+            conn.sock = _DeadlineSocket(conn.sock, asgi.settings.body_timeout_seconds)
+        super().enqueue_req(conn)
+
+
+_LIMITS = {
+    "limit_request_line": MAX_REQUEST_LINE,
+    "limit_request_fields": MAX_HEADERS,
+    "limit_request_field_size": MAX_REQUEST_LINE,
+    "keepalive": KEEPALIVE_SECONDS,
+    "logconfig_dict": logs.dict_config(asgi.settings.log_format),
+}
+
+
+class UvicornApplication(framework_gunicorn.UvicornApplication):
+    def load_config(self) -> None:
+        super().load_config()
+        for key, value in {**_LIMITS, "worker_class": BOUNDED_UVICORN_WORKER}.items():
+            self.cfg.set(key, value)
+
+
+class GunicornApplication(framework_gunicorn.GunicornApplication):
+    def load_config(self) -> None:
+        super().load_config()
+        for key, value in {**_LIMITS, "worker_class": BOUNDED_THREAD_WORKER}.items():
+            self.cfg.set(key, value)
+
+
+BOUNDED_UVICORN_WORKER = f"{__name__}.BoundedUvicornWorker"
+BOUNDED_THREAD_WORKER = f"{__name__}.BoundedThreadWorker"
+
+_build_asgi_app = functions_framework.aio._create_asgi_app_with_function
+
+
+def _asgi_app(function: Any, signature_type: str, enable_id_logging: bool) -> Any:
+    if function is asgi.handle:
+        return asgi.app
+    return _build_asgi_app(function, signature_type, enable_id_logging)
+
+
+_configure_flask_app = functions_framework._configure_app
+
+
+def _flask_app(app: Any, function: Any, signature_type: str) -> None:
+    _configure_flask_app(app, function, signature_type)
+    if function is wsgi.handle_flask:
+        # /robots.txt and /favicon.ico reach the function too, which answers them in JSON.
+        run = app.view_functions["run"]
+        app.view_functions["error"] = lambda: run(path="")
+
+
+def install() -> None:
+    """Have functions-framework serve this function as described above (idempotent)."""
+    functions_framework.aio._create_asgi_app_with_function = _asgi_app
+    functions_framework._configure_app = _flask_app
+    framework_gunicorn.UvicornApplication = UvicornApplication  # type: ignore[misc]
+    framework_gunicorn.GunicornApplication = GunicornApplication  # type: ignore[misc]
