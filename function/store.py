@@ -24,6 +24,7 @@ from redis.exceptions import (
     MaxConnectionsError,
     NoScriptError,
     OutOfMemoryError,
+    ResponseError,
     TimeoutError,
 )
 from redis.retry import Retry
@@ -66,6 +67,11 @@ def sync_client(settings: Settings) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+def _out_of_memory(error: ResponseError) -> bool:
+    # Redis 7 answers a script's refused write as OOM; Redis 6 wraps it in a script error.
+    return isinstance(error, OutOfMemoryError) or "-OOM command not allowed" in str(error)
+
+
 async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
     try:
         try:
@@ -76,7 +82,9 @@ async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
             reply = await client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
     except MaxConnectionsError as error:
         return overloaded(error)
-    except OutOfMemoryError as error:
+    except ResponseError as error:
+        if not _out_of_memory(error):
+            raise
         return storage_full(error)
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)
@@ -93,7 +101,9 @@ def run_sync(client: redis.Redis, call: RedisCall) -> Response:
             reply = client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
     except MaxConnectionsError as error:
         return overloaded(error)
-    except OutOfMemoryError as error:
+    except ResponseError as error:
+        if not _out_of_memory(error):
+            raise
         return storage_full(error)
     except (ConnectionError, TimeoutError) as error:
         return redis_unavailable(error)

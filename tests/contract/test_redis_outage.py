@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import Iterator
@@ -78,27 +77,6 @@ def test_redis_frozen_then_thawed(
         finally:
             os.kill(pid, signal.SIGCONT)
         assert_working(http)
-
-
-def test_all_connections_busy_is_a_503_not_a_queue(
-    start_function: Any, own_redis: RedisServer
-) -> None:
-    env = {"REDIS_URL": own_redis.url, "REDIS_MAX_CONNECTIONS": "2"}
-    running: RunningFunction = start_function("handle", env=env)
-    assert own_redis.process is not None
-    os.kill(own_redis.process.pid, signal.SIGSTOP)
-    try:
-
-        async def hit_all() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=running.url, timeout=CLIENT_TIMEOUT) as http:
-                return await asyncio.gather(*(http.get("/") for _ in range(20)))
-
-        responses = asyncio.run(hit_all())
-    finally:
-        os.kill(own_redis.process.pid, signal.SIGCONT)
-    for response in responses:
-        assert_unavailable(response)
-    assert "Too many connections" in running.log()
 
 
 def test_password_in_the_redis_url(start_function: Any, tmp_path: Path) -> None:
