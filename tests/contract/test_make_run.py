@@ -1,0 +1,165 @@
+"""`make run` (scripts/serve.py): every way of stopping stops everything, one run per data
+folder, and a port in use or a bad setting is one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from scripts.local_redis import free_port
+from scripts.serve import ROOT
+from tests.conftest import FUNCTION_URL
+
+pytestmark = pytest.mark.skipif(
+    bool(FUNCTION_URL), reason="starts its own servers; FUNCTION_URL names an outside one"
+)
+# Bounds that only a hung process reaches; no test asserts how fast anything is.
+PATIENCE_SECONDS = 30
+
+
+class Run:
+    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        env = {"PORT": str(free_port()), **(env or {})}
+        self.port = int(env["PORT"]) if env["PORT"].isdigit() else 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.serve", "--data-dir", str(data_dir)],
+            cwd=ROOT,
+            env={**os.environ, "REDIS_URL": "", **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # signals from this test reach serve.py alone
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> list[psutil.Process]:
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                if httpx.get(f"{self.url}/health/readiness", timeout=1).status_code == 200:
+                    return psutil.Process(self.process.pid).children(recursive=True)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("make run did not become ready")
+
+    def finish(self) -> tuple[int, str, str]:
+        out, err = self.process.communicate(timeout=PATIENCE_SECONDS)
+        return self.process.returncode, out.decode(), err.decode()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[list[Run]]:
+    started: list[Run] = []
+    yield started
+    for run in started:
+        for child in _children(run):
+            child.kill()
+        run.kill()
+
+
+def _children(run: Run) -> list[psutil.Process]:
+    try:
+        return psutil.Process(run.process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _all_gone(processes: list[psutil.Process]) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(processes, timeout=PATIENCE_SECONDS)
+    return alive
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
+def test_every_stop_signal_stops_everything(
+    runs: list[Run], tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    run = Run(tmp_path / "data")
+    runs.append(run)
+    children = run.wait_ready()
+    names = " ".join(child.name() for child in children)
+    assert "redis-server" in names and len(children) >= 3, names  # Redis, gunicorn, a worker
+    run.process.send_signal(stop_signal)
+    code, _, err = run.finish()
+    assert code == 0, err
+    assert _all_gone(children) == []
+    assert "Traceback" not in err
+    # The port and the data folder are free: a new run starts on them.
+    again = Run(tmp_path / "data", env={"PORT": str(run.port)})
+    runs.append(again)
+    again.wait_ready()
+
+
+def test_a_killed_make_run_takes_its_children_along(runs: list[Run], tmp_path: Path) -> None:
+    run = Run(tmp_path / "data")
+    runs.append(run)
+    children = run.wait_ready()
+    run.process.kill()  # no chance to clean up: the kernel's parent-death signal does it
+    run.process.wait()
+    assert _all_gone(children) == []
+
+
+def test_a_second_run_on_one_data_folder_refuses(runs: list[Run], tmp_path: Path) -> None:
+    first = Run(tmp_path / "data")
+    runs.append(first)
+    first.wait_ready()
+    second = Run(tmp_path / "data")
+    runs.append(second)
+    code, out, err = second.finish()
+    assert code != 0
+    assert "serving" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "another `make run`" in lines[0], err
+    assert f"pid {first.process.pid}" in lines[0]
+    # The first one is untouched.
+    assert httpx.get(f"{first.url}/health/readiness", timeout=5).status_code == 200
+
+
+def test_a_port_in_use_is_one_line_naming_it(runs: list[Run], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = Run(tmp_path / "data", env={"PORT": str(port)})
+        runs.append(run)
+        code, out, err = run.finish()
+    assert code != 0
+    assert "serving" not in out and "embedded Redis" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert str(port) in lines[0] and "PORT=" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "abc"), ("PORT", "70000"), ("WORKERS", "0"), ("MAX_BODY_BYTES", "abc"),
+     ("REDIS_TIMEOUT_SECONDS", "-1"), ("LOG_FORMAT", "yaml")],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line_naming_it(
+    runs: list[Run], tmp_path: Path, name: str, value: str
+) -> None:
+    run = Run(tmp_path / "data", env={name: value})
+    runs.append(run)
+    code, out, err = run.finish()
+    assert code != 0
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], err
+    assert "Traceback" not in err
