@@ -54,7 +54,8 @@ class JsonFormatter(logging.Formatter):
 
 def dict_config(log_format: str | None = None) -> dict[str, Any]:
     """A logging.config dictionary: every record to stderr in the chosen format; gunicorn's and
-    uvicorn's loggers keep their levels and use the same handler."""
+    uvicorn's error loggers keep their levels and use the same handler. No access log, as
+    functions-framework has none: Knative's queue-proxy logs requests."""
     chosen = log_format or os.environ.get("LOG_FORMAT", "").strip() or "text"
     formatter = JsonFormatter if chosen == "json" else TextFormatter
     handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
@@ -65,7 +66,10 @@ def dict_config(log_format: str | None = None) -> dict[str, Any]:
         "formatters": {"line": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
         "handlers": {"stderr": handler},
         "root": {"level": "INFO", "handlers": ["stderr"]},
-        "loggers": {"gunicorn.error": own, "gunicorn.access": own},
+        "loggers": {
+            "gunicorn.error": own,
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
     }
 
 
