@@ -11,8 +11,10 @@ framework:
 - run gunicorn and uvicorn with the limits below, in line with common servers (nginx, Node.js,
   gunicorn's own defaults): a request head over ``MAX_HEAD_BYTES`` or with more than
   ``MAX_HEADERS`` fields is answered 431 and the connection closed; a head not received within
-  ``HEAD_TIMEOUT_SECONDS`` closes the connection; an idle keep-alive connection is closed after
-  ``KEEPALIVE_SECONDS``. The body has its own bound, ``BODY_TIMEOUT_SECONDS`` (settings).
+  ``HEAD_TIMEOUT_SECONDS`` (a setting) closes the connection; an idle keep-alive connection is
+  closed after ``KEEPALIVE_SECONDS``. The body has its own bound, ``BODY_TIMEOUT_SECONDS``.
+  In Flask mode a worker thread reads a request's head and body against one deadline, the sum
+  of the two settings.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from . import asgi, logs, wsgi
 MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
-HEAD_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 
 
@@ -112,7 +113,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_timed_out)
+        self._head_timer = self.loop.call_later(
+            asgi.settings.head_timeout_seconds, self._head_timed_out
+        )
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -157,7 +160,9 @@ class _DeadlineSocket:
 class BoundedThreadWorker(ThreadWorker):
     def enqueue_req(self, conn: Any) -> None:
         if not isinstance(conn.sock, _DeadlineSocket):
-            conn.sock = _DeadlineSocket(conn.sock, asgi.settings.body_timeout_seconds)
+            settings = asgi.settings
+            seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
+            conn.sock = _DeadlineSocket(conn.sock, seconds)
         super().enqueue_req(conn)
 
 

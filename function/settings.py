@@ -25,7 +25,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     max_path_bytes: int = 1024
     max_json_depth: int = 32
-    # How long a client may take to send a request body before it is answered 408.
+    # How long a client may take to send a request head (then the connection is closed) and a
+    # body (then it is answered 408). Flask mode bounds both together, by their sum.
+    head_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     # "text": one line per record with time and level; "json": one JSON object per line.
     log_format: str = "text"
@@ -42,6 +44,7 @@ class Settings:
             (self.max_body_bytes >= 2, "MAX_BODY_BYTES must be at least 2 (the body '{}')"),
             (self.max_path_bytes >= 2, "MAX_PATH_BYTES must be at least 2"),
             (self.max_json_depth >= 1, "MAX_JSON_DEPTH must be at least 1"),
+            (self.head_timeout_seconds > 0, "HEAD_TIMEOUT_SECONDS must be above 0"),
             (self.body_timeout_seconds > 0, "BODY_TIMEOUT_SECONDS must be above 0"),
             (self.log_format in ("text", "json"), "LOG_FORMAT must be text or json"),
             (

@@ -11,12 +11,14 @@ import redis
 from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
+from .errors import RequestTimeout
 from .service import (
     RedisCall,
     Request,
     Response,
     body_limit,
     dispatch,
+    error_response,
     internal_error,
     safe_response,
 )
@@ -43,8 +45,14 @@ def respond(request: flask.Request) -> Response:
         limit = body_limit(method, request.headers, settings)
         try:
             body = request.stream.read(limit) if limit else b""
-        except (ClientDisconnected, OSError):
-            # OSError: the socket's read timeout or a reset; gunicorn's readers raise IOError.
+        except (ClientDisconnected, OSError) as error:
+            # functions-framework drains the body after each request (get_data); with the socket
+            # timed out or gone there is nothing left to read: say so.
+            request._cached_data = b""
+            if isinstance(error, TimeoutError):
+                seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
+                timeout = RequestTimeout(f"the request did not arrive within {seconds} s")
+                return error_response(timeout)
             log.info("the client left before sending its whole body; nothing was stored")
             return Response(400, content_type=None)
         query = request.query_string
