@@ -20,6 +20,7 @@ framework:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -28,6 +29,7 @@ from typing import Any, ClassVar
 import functions_framework
 import functions_framework.aio
 from functions_framework._http import gunicorn as framework_gunicorn
+from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine, ParseException
 from gunicorn.workers.gthread import ThreadWorker
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -55,6 +57,10 @@ _HEAD_TOO_LARGE = _json_answer(
     "headers_too_large",
     f"the request head is limited to {MAX_HEAD_BYTES} bytes and {MAX_HEADERS} fields",
 )
+_LINE_TOO_LONG = _json_answer(
+    414, "URI Too Long", "uri_too_long", f"the request line is limited to {MAX_REQUEST_LINE} bytes"
+)
+_NOT_HTTP = _json_answer(400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -102,8 +108,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # a parser error raised after a 431 needs no second answer
-            super().send_400_response(msg)
+        # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
+        if not self._refused:
+            self._refuse(_NOT_HTTP)
 
     def _refuse(self, answer: bytes) -> None:
         self._refused = True
@@ -158,6 +165,18 @@ class _DeadlineSocket:
 
 
 class BoundedThreadWorker(ThreadWorker):
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
+        if not isinstance(exc, ParseException):
+            return super().handle_error(req, client, addr, exc)  # type: ignore[no-any-return]
+        answers = {LimitRequestHeaders: _HEAD_TOO_LARGE, LimitRequestLine: _LINE_TOO_LONG}
+        answer = next(
+            (answer for kind, answer in answers.items() if isinstance(exc, kind)), _NOT_HTTP
+        )
+        with contextlib.suppress(OSError):
+            client.sendall(answer)
+        return None
+
     def enqueue_req(self, conn: Any) -> None:
         if not isinstance(conn.sock, _DeadlineSocket):
             settings = asgi.settings

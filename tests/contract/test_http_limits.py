@@ -60,6 +60,27 @@ def _answer_or_close(sock: socket.socket, junk: Iterator[bytes]) -> bytes:
 
 def _refused(answer: bytes) -> None:
     assert answer == b"" or answer.startswith((b"HTTP/1.1 431", b"HTTP/1.0 431")), answer[:200]
+    if answer:
+        assert b"content-type: application/json" in answer.lower()
+        assert b'"headers_too_large"' in answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(b"NOT HTTP AT ALL\r\n\r\n", b"400"), (b"GET /a HTTP/1.1\r\nBad Header\r\n\r\n", b"400"),
+     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", b"41")],
+)  # fmt: skip
+def test_unparseable_requests_get_a_json_answer(
+    limited: RunningFunction, request_bytes: bytes, status: bytes
+) -> None:
+    with _connect(limited.url) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"content-type: application/json" in answer.lower(), answer[:300]
+    assert b'{"error": "' in answer
 
 
 def test_a_huge_header_is_refused_at_once(limited: RunningFunction) -> None:
