@@ -163,3 +163,16 @@ def test_a_bad_setting_is_one_line_naming_it(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and name in lines[0], err
     assert "Traceback" not in err
+
+
+def test_a_first_make_run_installs_only_what_serving_needs(tmp_path: Path) -> None:
+    fresh_venv = tmp_path / "venv"
+    plan = subprocess.run(
+        ["make", "-n", "run", f"VENV={fresh_venv}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert plan.returncode == 0, plan.stderr
+    assert "-r requirements-run.txt" in plan.stdout and "--progress-bar on" in plan.stdout
+    assert "requirements-dev.txt" not in plan.stdout
+    wanted = (ROOT / "requirements-run.txt").read_text()
+    for tool in ("pytest", "mypy", "ruff", "locust", "matplotlib", "kubernetes"):
+        assert tool not in wanted
