@@ -11,7 +11,8 @@ REDIS_SERVER ?=
 .PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
 
 # The virtual environment is rebuilt when a pinned requirement changes.
-$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-function.txt constraints.txt \
+		pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
