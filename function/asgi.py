@@ -1,9 +1,14 @@
-"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio."""
+"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio.
+
+``respond`` is the request-to-response path of both ASGI entry points: this one and func's
+(``function.func``), which differ only in where their settings and Redis client come from.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 
 import redis.asyncio
 from starlette.requests import Request as StarletteRequest
@@ -23,6 +28,12 @@ def _redis() -> redis.asyncio.Redis:
 
 
 async def handle(request: StarletteRequest) -> StarletteResponse:
+    return await respond(request, settings, _redis)
+
+
+async def respond(
+    request: StarletteRequest, settings: Settings, redis_client: Callable[[], redis.asyncio.Redis]
+) -> StarletteResponse:
     try:
         scope = request.scope
         method: str = scope["method"]
@@ -31,7 +42,7 @@ async def handle(request: StarletteRequest) -> StarletteResponse:
         request_ = Request(method, scope["path"], scope["query_string"], request.headers, body)
         outcome = dispatch(request_, settings)
         if isinstance(outcome, RedisCall):
-            outcome = await store.run_async(_redis(), outcome)
+            outcome = await store.run_async(redis_client(), outcome)
     except Exception:
         outcome = internal_error()
     return _to_starlette(outcome)
