@@ -45,7 +45,9 @@ class Function:
         """
         client, self._redis = self._redis, None
         if client is not None:
-            self._closing = asyncio.get_running_loop().create_task(client.aclose())
+            # The pool was handed to the client, so the client closes it only when told to.
+            closing = client.aclose(close_connection_pool=True)
+            self._closing = asyncio.get_running_loop().create_task(closing)
 
     def alive(self) -> tuple[bool, str]:
         # The process answers, which is all liveness asks: a restart would not bring Redis back.
@@ -55,7 +57,7 @@ class Function:
         # From the process alone: a Redis outage is answered 503 per request, and taking every
         # instance out of the route during a blip would turn it into a full outage.
         if self._redis is None:
-            return False, "not started"
+            return False, "no Redis client: before start() or after stop()"
         return True, "ready"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
