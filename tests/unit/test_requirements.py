@@ -54,3 +54,22 @@ def test_both_server_sets_include_the_package_closure_at_one_version() -> None:
     for name in ("requirements.txt", "requirements-func.txt"):
         requirements, _ = read(ROOT / name)
         assert set(function) <= set(requirements), name
+
+
+def _included_files(path: Path) -> set[str]:
+    """The file and every file its ``-r``/``-c`` lines name, recursively."""
+    names = {path.name}
+    for line in path.read_text().splitlines():
+        if line.startswith(("-r ", "-c ")):
+            names |= _included_files(path.parent / line[3:].strip())
+    return names
+
+
+def test_the_image_build_receives_every_file_requirements_txt_names() -> None:
+    needed = _included_files(ROOT / "requirements.txt")
+    allowed = set((ROOT / ".dockerignore").read_text().split())
+    assert {f"!{name}" for name in needed} <= allowed
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
+    copied = {word for line in lines[:install] if line.startswith("COPY") for word in line.split()}
+    assert needed <= copied, "copied before the dependency layer is installed"
