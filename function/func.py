@@ -45,7 +45,8 @@ class Function:
         """
         client, self._redis = self._redis, None
         if client is not None:
-            # The pool was handed to the client, so the client closes it only when told to.
+            # The pool was handed to the client, so the client closes it only when told to. The
+            # task is kept here because the event loop holds its tasks only weakly.
             closing = client.aclose(close_connection_pool=True)
             self._closing = asyncio.get_running_loop().create_task(closing)
 
