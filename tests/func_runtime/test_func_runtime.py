@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -153,10 +152,8 @@ def test_first_request_after_start_needs_no_warm_up(
     func_runtime: FuncRuntime, func_redis: RedisServer, tmp_path: Path
 ) -> None:
     """Readiness turns 200 only after ``start`` made the client: the next request is served."""
-    started = time.monotonic()
     running = start_func(func_runtime, func_redis.url, tmp_path)
     try:
         assert httpx.get(f"{running.url}/", timeout=10).status_code == 200
-        assert time.monotonic() - started < 60
     finally:
         running.stop()
