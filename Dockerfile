@@ -17,8 +17,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Runtime dependencies only, in their own layer: it is rebuilt only when requirements.txt changes.
-COPY requirements.txt ./
+# Runtime dependencies only, in their own layer: it is rebuilt only when a requirements file
+# changes (requirements.txt names requirements-function.txt and constraints.txt).
+COPY requirements.txt requirements-function.txt constraints.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 # The `function` package (installed through pyproject.toml) and the source file the framework loads.

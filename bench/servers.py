@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from bench.cpu import process_tree
+from scripts import func_runtime
 from scripts.serve import ROOT, framework_command, function_command
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -43,6 +44,13 @@ def _noop_command(port: int) -> list[str]:
     return framework_command(BENCH_DIR / "noop_function.py", "noop", port, asgi=True)
 
 
+def _func_command(port: int) -> list[str]:
+    # Installed once into .func-runtime/ (about 20 s), reused while the sources stay the same.
+    runtime = func_runtime.prepare()
+    listen = runtime.environment(f"127.0.0.1:{port}")
+    return ["env", *(f"{name}={value}" for name, value in listen.items()), *runtime.command()]
+
+
 # In run order. One process (one gunicorn worker) each, like the reference measurements.
 SERVERS: tuple[ServerSpec, ...] = (
     ServerSpec(
@@ -64,6 +72,12 @@ SERVERS: tuple[ServerSpec, ...] = (
         name="handle",
         description="functions-framework --asgi: gunicorn + uvicorn worker, 1 worker",
         command=functools.partial(function_command, "handle"),
+        probe_path="/health/readiness",
+    ),
+    ServerSpec(
+        name="func",
+        description="function.new under func's runtime: func-python 0.8.1 (hypercorn), 1 process",
+        command=_func_command,
         probe_path="/health/readiness",
     ),
     ServerSpec(
@@ -142,10 +156,11 @@ def start_server(spec: ServerSpec, port: int, redis_url: str, log_path: Path) ->
     """Spawn the server and wait for its first 200 on the probe path, timing spawn to answer."""
     env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port), "WORKERS": "1", **spec.env}
     env.pop("THREADS", None)  # functions-framework's own default (cpu_count * 4) applies
+    command = spec.command(port)  # before the clock: making the command line is not starting
     with log_path.open("ab") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            spec.command(port),
+            command,
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

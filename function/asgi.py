@@ -3,6 +3,9 @@
 ``app`` is the same function as a plain ASGI application: ``function.serving`` has
 functions-framework serve it in place of its own Starlette router, so every request, whatever its
 method or path, gets this function's answer.
+
+``respond`` is the request-to-response path of both ASGI entry points: this one and func's
+(``function.func``), which differ only in where their settings and Redis client come from.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def _redis() -> redis.asyncio.Redis:
 
 
 async def handle(request: StarletteRequest) -> StarletteResponse:
-    return _to_starlette(await respond(request.scope, request.receive))
+    return _to_starlette(await respond(request.scope, request.receive, settings, _redis))
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,17 +67,34 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["type"] != "http":
         return  # websockets are not served: the server closes the connection
-    await _to_starlette(await respond(scope, receive))(scope, receive, send)
+    await serve(scope, receive, send, settings, _redis)
 
 
-async def respond(scope: Scope, receive: Receive) -> Response:
+async def serve(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    settings: Settings,
+    redis_client: Callable[[], redis.asyncio.Redis],
+) -> None:
+    """Answers one HTTP request on the ASGI ``send`` channel."""
+    response = await respond(scope, receive, settings, redis_client)
+    await _to_starlette(response)(scope, receive, send)
+
+
+async def respond(
+    scope: Scope,
+    receive: Receive,
+    settings: Settings,
+    redis_client: Callable[[], redis.asyncio.Redis],
+) -> Response:
     """The answer to one request; never raises. Faults become a 500 and a log line."""
     try:
         method: str = scope["method"]
         headers = Headers(scope=scope)
         limit = body_limit(method, headers, settings)
         try:
-            body = await _read_body(receive, limit) if limit else b""
+            body = await _read_body(receive, limit, settings) if limit else b""
         except TimeoutError:
             return error_response(
                 RequestTimeout(f"the body did not arrive within {settings.body_timeout_seconds} s")
@@ -83,7 +103,7 @@ async def respond(scope: Scope, receive: Receive) -> Response:
         request = Request(method, raw_path, scope["query_string"], headers, body)
         outcome = dispatch(request, settings)
         if isinstance(outcome, RedisCall):
-            outcome = await store.run_async(_redis(), outcome)
+            outcome = await store.run_async(redis_client(), outcome)
         return outcome
     except _ClientGone:
         log.info("the client left before sending its whole body; nothing was stored")
@@ -92,7 +112,7 @@ async def respond(scope: Scope, receive: Receive) -> Response:
         return internal_error()
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, settings: Settings) -> bytes:
     body = bytearray()
     async with asyncio.timeout(settings.body_timeout_seconds):
         while True:

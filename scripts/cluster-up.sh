@@ -158,7 +158,8 @@ deploy_redis() {
 source_digest() {
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         git ls-files -z --cached --others --exclude-standard -- \
-            Dockerfile .dockerignore requirements.txt pyproject.toml function |
+            Dockerfile .dockerignore requirements.txt requirements-function.txt constraints.txt \
+            pyproject.toml function |
             while IFS= read -r -d '' file; do
                 if [ -f "$file" ]; then printf '%s %s\n' "$(git hash-object -- "$file")" "$file"; fi
             done | git hash-object --stdin | cut -c1-12
