@@ -106,9 +106,9 @@ class Decider:
             self._delay.record(now, desired)
             desired = self._delay.current()
 
-        return ScaleResult(desired, self._excess_burst_capacity(ready_pods, panic))
+        return ScaleResult(desired, self.excess_burst_capacity(ready_pods, panic))
 
-    def _excess_burst_capacity(self, ready_pods: int, panic: float) -> int:
+    def excess_burst_capacity(self, ready_pods: int, panic: float) -> int:
         """Spare capacity beyond the burst to absorb; negative keeps the activator in the path."""
         tbc = self.spec.target_burst_capacity
         if tbc == 0:
@@ -116,4 +116,3 @@ class Decider:
         if tbc < 0:
             return -1
         return math.floor(ready_pods * self.spec.total - tbc - panic)
-
