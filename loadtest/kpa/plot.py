@@ -29,7 +29,7 @@ COLOURS = {
     "capacity": "#8c564b",
     "desired": "#d62728",
     "ready": "#2ca02c",
-    "recorded_ready": "#9467bd",
+    "recorded_ready": "#cdb5e8",
     "recorded_desired": "#ff7f0e",
     "panic": "#ffe680",
     "activator": "#17becf",
@@ -93,17 +93,24 @@ def draw(
 
     _shade_panic(pods_ax, prediction)
     # Ready pods wide underneath, desired pods narrow on top: both show where they agree.
-    _steps(pods_ax, [row.ready_pods for row in rows], COLOURS["ready"], "ready pods", 4.0)
+    _steps(pods_ax, [row.ready_pods for row in rows], COLOURS["ready"], "ready pods", 5.0)
     desired = [max(row.desired_pods, 0) for row in rows]
-    _steps(pods_ax, desired, COLOURS["desired"], "desired pods", 1.6)
+    _steps(pods_ax, desired, COLOURS["desired"], "desired pods", 1.5)
     if recorded is not None:
+        # What happened is an area under the prediction's lines, so it shows where they agree.
         if any(v is not None for v in recorded.ready):
-            _steps(
-                pods_ax,
-                list(recorded.ready),
-                COLOURS["recorded_ready"],
-                "recorded ready pods",
-                linestyle=":",
+            seen = [0 if v is None else v for v in recorded.ready]
+            known = [v is not None for v in recorded.ready]
+            pods_ax.fill_between(
+                range(len(seen)),
+                0,
+                seen,
+                where=known,
+                step="post",
+                color=COLOURS["recorded_ready"],
+                label="recorded ready pods",
+                linewidth=0,
+                zorder=0.5,
             )
         if any(v is not None for v in recorded.desired):
             _steps(
@@ -111,7 +118,8 @@ def draw(
                 list(recorded.desired),
                 COLOURS["recorded_desired"],
                 "recorded desired pods",
-                linestyle=":",
+                1.5,
+                "--",
             )
     pods_ax.set_ylabel("pods")
     pods_ax.set_ylim(bottom=0)
