@@ -86,8 +86,9 @@ def test_picture_shows_each_series_where_it_happened(tmp_path: Path, spike_timel
     picture = Picture(tmp_path / "prediction.png")
     busy = picture.seconds("in_flight", "load")
     assert busy >= set(range(11, 29))
-    ready = picture.seconds("ready", "pods")
+    ready = picture.seconds("ready", "pods", above_zero=True)
     assert set(range(15, 90)) <= ready
+    assert not ready & (set(range(0, 12)) | set(range(93, 100)))
     assert picture.seconds("desired", "pods")
     # Panic shading covers 10-73 and nothing well outside it.
     panic = picture.seconds("panic", "pods")
