@@ -5,8 +5,9 @@ Follows knative/serving (knative-v1.23.0):
   activator together, proxied requests counted once) goes into the stable and panic windows;
   no data in the stable window means no decision (ErrNoData), unless TBC = -1, where the
   activator alone reports;
-- ``pkg/autoscaler/scaling/multiscaler.go``: a tick every 2 s, plus an immediate one when the
-  activator reports requests for a revision whose last decision was 0 pods (Poke);
+- ``pkg/autoscaler/scaling/multiscaler.go`` and ``pkg/activator/handler/concurrency_reporter.go``:
+  a tick every 2 s, plus an immediate one (Poke) when the activator's first report, a
+  concurrency of 1, arrives for a revision whose last decision was 0 pods;
 - ``pkg/reconciler/autoscaling/kpa/scaler.go``: scale(): min/max bounds, initial scale until
   the revision first reached it, handleScaleToZero(): hold one pod until the PA has been active
   for a stable window, then Inactive, then zero pods after max(grace period, pod retention) of
@@ -111,19 +112,29 @@ class Simulation:
         self.proxy = not (self.want > 0 and self.excess_burst_capacity >= 0) or not self.ready(0)
         self.mode_since = 0.0 if start.new_revision else LONG_AGO
         self.cold_starts: list[ColdStart] = []
+        self.previous_load = 0.0
 
     def ready(self, now: float) -> int:
         return sum(1 for ready_at in self.pods if ready_at <= now)
 
     def step(self, second: int, load: float) -> Row:
         ready = self.ready(second)
-        if ready > 0 or load > 0:
-            self.stable.record(second, load)
-            self.panic.record(second, load)
-        # The activator's first report for a revision at zero pokes the decider at once.
-        poke = self.decided == 0 and load > 0
-        if second % TICK_S == 0 or poke:
+        # concurrency_reporter.go: the activator's first request for a revision it has no
+        # stats for (none in its last report period) is reported at once as concurrency 1;
+        # the rest of the second's average follows with the next report. When the last
+        # decision was 0 pods, that first report pokes the decider (multiscaler.go): this tick
+        # sees the 1, the regular ticks after it see the whole load.
+        first_report = load > 0 and self.previous_load == 0
+        if first_report and self.decided == 0:
+            self._record(second, 1.0)
             self._tick(second, ready)
+            self._record(second, max(load - 1.0, 0.0))
+        else:
+            if ready > 0 or load > 0:
+                self._record(second, load)
+            if second % TICK_S == 0:
+                self._tick(second, ready)
+        self.previous_load = load
         self._reconcile(second)
         self._cold_start_progress(second)
         return Row(
@@ -135,6 +146,10 @@ class Simulation:
             activator_in_path=self.proxy,
             replicas=self.replicas,
         )
+
+    def _record(self, second: int, value: float) -> None:
+        self.stable.record(second, value)
+        self.panic.record(second, value)
 
     def _tick(self, now: float, ready: int) -> None:
         tbc = self.settings.target_burst_capacity

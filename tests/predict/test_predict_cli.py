@@ -53,16 +53,17 @@ def test_the_command_writes_csv_png_and_summary(tmp_path: Path, spike_timeline: 
     assert rows[10] == {
         "second": "10",
         "in_flight_mean": "40",
-        "desired_pods": "6",
+        "desired_pods": "1",
         "ready_pods": "0",
-        "panic": "1",
+        "panic": "0",
         "activator_in_path": "1",
     }
     assert {row["panic"] for row in rows} == {"0", "1"}
     summary = (out / "summary.txt").read_text()
     assert summary in done.stdout
-    assert "Peak desired pods: 6 at 10 s" in summary
-    assert "Panic mode: 10-73 s (64 s in all)" in summary
+    assert rows[12]["desired_pods"] == "6"
+    assert "Peak desired pods: 6 at 12 s" in summary
+    assert "Panic mode: 12-75 s (64 s in all)" in summary
     assert "Last request at 29 s; zero pods at 91 s: 62 s later" in summary
     assert "Cold starts: 1: 10 s (first pod ready at 14 s)" in summary
 
@@ -163,13 +164,13 @@ def test_recorded_run_is_drawn_and_compared(tmp_path: Path) -> None:
         == 0
     )
     summary = (tmp_path / "summary.txt").read_text()
-    # Recorded: pods ready at 19, not 14 (5 s); 6 and 3 pods at 74-79 where the model has 3
-    # and 2 (6 s); the last pod gone at 96, not 91 (5 s); seconds 50-52 not recorded.
+    # Recorded: pods ready at 19, not 14 (5 s); 3 pods at 78-79 where the model has 2 (2 s);
+    # the last pod gone at 96, not 91 (5 s); seconds 50-52 not recorded.
     assert "Against the recorded Knative state:" in summary
     assert (
-        "ready pods: equal in 81 of 97 recorded seconds; they differ at 14-18 s, 74-79 s, 91-95 s\n"
+        "ready pods: equal in 85 of 97 recorded seconds; they differ at 14-18 s, 78-79 s, 91-95 s\n"
     ) in summary
-    assert "largest difference at 14 s: predicted 6, recorded 0" in summary
+    assert "largest difference at 16 s: predicted 6, recorded 0" in summary
     assert "first ready pod: predicted at 14 s, recorded at 19 s" in summary
     assert "zero pods after the last request: predicted at 91 s, recorded at 96 s" in summary
     assert "activator in the path: agrees in 97 of 97 recorded seconds" in summary

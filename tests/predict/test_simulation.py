@@ -32,33 +32,36 @@ def column(prediction: Prediction, name: str) -> list[int]:
 
 def test_spike_with_the_service_settings() -> None:
     prediction = predict(spike(), service_settings(), POD_START_S)
-    # 10 s: the activator's first report pokes the decider: the 1-second stable and panic
-    # averages are 40, ceil(40 / 7) = 6 pods; 6 / max(1, 0 ready) >= 2, so panic starts.
-    # Ticks at 10 and 12 still see no ready pod and extend panic; at 14 the 6 pods are ready
-    # (asked for at 10, 4 s start) and 6 / 6 < 2. Panic ends at the first tick more than a
-    # stable window after 12: 74. Then the stable average over [15, 74] is 600 / 60 = 10,
-    # 2 pods, but one tick may at most halve 6: 3. At 76 [17, 76] holds 520: 2 pods; at 80
-    # [21, 80] holds 360: 1 pod; at 90 the window [31, 90] is empty of load: 0 pods. The PA has
-    # been active since 14, longer than the stable window, so it turns Inactive at 90; the
+    # 10 s: the activator's first report, a concurrency of 1, pokes the decider: ceil(1 / 7) =
+    # 1 pod. The tick at 12 sees the whole load: the stable and panic averages over 10-12 are
+    # 40, ceil(40 / 7) = 6 pods, and 6 / max(1, 0 ready) >= 2: panic. The first pod is ready at
+    # 14 (asked for at 10, 4 s start), so the tick at 14 still sees 6 / 1 and extends panic;
+    # the other 5 are ready at 16, where 6 / 6 < 2. Panic ends at the first tick more than a
+    # stable window after 14: 76. Then the stable average over [17, 76] is 520 / 60 = 8.7,
+    # 2 pods, but one tick may at most halve 6: 3. At 78 [19, 78] holds 440: 2 pods; at 80
+    # [21, 80] holds 360: 1 pod; at 90 the window [31, 90] is empty of load: 0 pods. The PA
+    # has been active since 14, longer than the stable window, so it turns Inactive at 90; the
     # activator has been in the path all along (211 burst capacity exceeds 6 x 10), so the
     # grace period is already served and the last pod goes at 91.
     assert segments(column(prediction, "desired_pods")) == [
         (0, 9, 0),
-        (10, 73, 6),
-        (74, 75, 3),
-        (76, 79, 2),
+        (10, 11, 1),
+        (12, 75, 6),
+        (76, 77, 3),
+        (78, 79, 2),
         (80, 89, 1),
         (90, 100, 0),
     ]
     assert segments(column(prediction, "ready_pods")) == [
         (0, 13, 0),
-        (14, 73, 6),
-        (74, 75, 3),
-        (76, 79, 2),
+        (14, 15, 1),
+        (16, 75, 6),
+        (76, 77, 3),
+        (78, 79, 2),
         (80, 90, 1),
         (91, 100, 0),
     ]
-    assert segments(column(prediction, "panic")) == [(0, 9, 0), (10, 73, 1), (74, 100, 0)]
+    assert segments(column(prediction, "panic")) == [(0, 11, 0), (12, 75, 1), (76, 100, 0)]
     assert segments(column(prediction, "activator_in_path")) == [(0, 100, 1)]
     assert [(c.second, c.first_ready) for c in prediction.cold_starts] == [(10, 14)]
     # After the timeline's 100 s the model goes on without load until no pod is left: here
@@ -100,16 +103,16 @@ def test_pod_retention_keeps_the_last_pod() -> None:
 def test_scale_down_delay_holds_the_peak() -> None:
     prediction = predict(spike(after=200), service_settings(scale_down_delay="30s"), POD_START_S)
     desired = column(prediction, "desired_pods")
-    # Without the delay the first step down (to 3) comes at 74; with it the decider keeps the
+    # Without the delay the first step down (to 3) comes at 76; with it the decider keeps the
     # largest decision of the last 30 s (15 two-second buckets), so the 6 of the last panic
-    # tick, 72, leaves the window at 72 + 30 = 102.
-    assert desired[101] == 6
-    assert desired[102] == 3
+    # tick, 74, leaves the window at 74 + 30 = 104.
+    assert desired[103] == 6
+    assert desired[104] == 3
 
 
 def test_activation_scale_starts_with_that_many_pods() -> None:
     prediction = predict([0.0] * 4 + [1.0] * 10, service_settings(activation_scale="3"), 4)
-    # One request in flight needs ceil(1 / 7) = 1 pod; activation-scale lifts it to 3.
+    # The first report (1 in flight) needs ceil(1 / 7) = 1 pod; activation-scale lifts it to 3.
     assert prediction.rows[4].desired_pods == 3
     assert prediction.rows[8].ready_pods == 3
 
