@@ -8,10 +8,7 @@ Follows knative/serving (knative-v1.23.0):
 - ``pkg/autoscaler/scaling/multiscaler.go`` and ``pkg/activator/handler/concurrency_reporter.go``:
   a tick every 2 s, plus an immediate one (Poke) when the activator's first report, a
   concurrency of 1, arrives for a revision whose last decision was 0 pods;
-- ``pkg/reconciler/autoscaling/kpa/scaler.go``: scale(): min/max bounds, initial scale until
-  the revision first reached it, handleScaleToZero(): hold one pod until the PA has been active
-  for a stable window, then Inactive, then zero pods after max(grace period, pod retention) of
-  inactivity or once the activator has been in the path for the grace period;
+- ``pkg/reconciler/autoscaling/kpa/scaler.go``: ``reconciler.scale`` every second;
 - ``pkg/reconciler/autoscaling/kpa/kpa.go``: the ServerlessService is in Serve mode (activator
   out of the path) only when pods are wanted and the excess burst capacity is >= 0;
   computeActiveCondition() for Active/Activating/Inactive;
@@ -28,22 +25,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 from loadtest.kpa.decider import TICK_S, Decider
+from loadtest.kpa.reconciler import Activity, PodAutoscalerState, scale
 from loadtest.kpa.settings import Settings
 from loadtest.kpa.windows import AveragingWindow
 
-# A revision that cannot activate is scaled to zero after the Deployment's progress deadline
-# (config-deployment's progress-deadline, 600 s) plus activationTimeoutBuffer (scaler.go).
-ACTIVATION_TIMEOUT_S = 600.0 + 30.0
 LONG_AGO = -math.inf
-
-
-class Activity(Enum):
-    ACTIVE = "Active"
-    ACTIVATING = "Activating"
-    INACTIVE = "Inactive"
 
 
 @dataclass(frozen=True)
@@ -177,49 +165,12 @@ class Simulation:
         self._update_activity(now, want, self.ready(now))
 
     def _scale(self, now: float) -> int:
-        """scaler.scale(): the scale to apply, applied to the Deployment where it should be."""
-        s = self.settings
-        desired = self.decided
-        if desired < 0 and self.activity is not Activity.ACTIVATING:
-            return desired
-        low = s.min_scale
-        if s.initial_scale > 1 and not self.initialized:
-            low = max(low, s.initial_scale)
-        if desired < low:
-            desired = low
-        elif s.max_scale != 0 and desired > s.max_scale:
-            desired = s.max_scale
-        desired, apply = self._handle_scale_to_zero(now, desired)
-        if apply:
-            self._set_replicas(now, desired)
-        return desired
-
-    def _handle_scale_to_zero(self, now: float, desired: int) -> tuple[int, bool]:
-        s = self.settings
-        if desired != 0:
-            return desired, True
-        if not s.enable_scale_to_zero:
-            return 1, True
-        since = now - self.activity_since
-        if self.activity is Activity.ACTIVATING:
-            if since >= ACTIVATION_TIMEOUT_S:
-                return desired, True
-            return -1, False
-        if self.activity is Activity.ACTIVE:
-            if since >= s.stable_window_s:
-                return desired, False  # marks the PA Inactive; the pods stay for now
-            return 1, True
-        # Inactive: the activator must be in the path (the probe answers only in Proxy mode).
-        if s.target_burst_capacity != -1 and not self.proxy:
-            return desired, False
-        retention = s.scale_to_zero_pod_retention_period_s
-        if since >= max(s.scale_to_zero_grace_period_s, retention):
-            return desired, True
-        if retention > 0 and since < retention:
-            return desired, False
-        if now - self.mode_since >= s.scale_to_zero_grace_period_s:
-            return desired, True  # the fast path: proxied for the whole grace period
-        return desired, False
+        pa = PodAutoscalerState(self.activity, now - self.activity_since, self.initialized)
+        proxied_for = now - self.mode_since if self.proxy else 0.0
+        decision = scale(self.settings, self.decided, pa, self.proxy, proxied_for)
+        if decision.apply:
+            self._set_replicas(now, decision.want)
+        return decision.want
 
     def _update_activity(self, now: float, want: int, ready: int) -> None:
         """computeActiveCondition() in kpa.go."""

@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from loadtest.kpa.decider import Decider, DeciderSpec
+from loadtest.kpa.reconciler import Activity, PodAutoscalerState, scale
+from loadtest.kpa.settings import config_from_data, resolve
 from loadtest.kpa.windows import AveragingWindow, MaxWindow
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -120,3 +122,30 @@ def test_averaging_window_reproduces_bucketing_test_go(case: dict[str, Any]) -> 
             assert window.average(start + at_s) == pytest.approx(value, abs=1e-9), (
                 f"operation {number}: average at {at_s} s"
             )
+
+
+SCALER = yaml.safe_load((FIXTURES / "upstream_scaler_test.yaml").read_text())
+
+
+@pytest.mark.parametrize("case", SCALER["cases"], ids=[case["test"] for case in SCALER["cases"]])
+def test_reconciler_reproduces_scaler_test_go(case: dict[str, Any]) -> None:
+    config = config_from_data({**SCALER["config"], **case.get("config", {})})
+    annotations = {
+        f"autoscaling.knative.dev/{key}": value
+        for key, value in case.get("annotations", {}).items()
+    }
+    settings = resolve(annotations, 0, config)
+    pa = {**SCALER["defaults"]["pa"], **case["pa"]}
+    state = PodAutoscalerState(
+        Activity[pa["activity"].upper()], pa["for_s"], pa["initialized"], pa["reachable"]
+    )
+    decision = scale(
+        settings,
+        case["scale_to"],
+        state,
+        case["probe_ok"],
+        case["proxied_for_s"],
+        case.get("progress_deadline_s", SCALER["progress_deadline_s"]),
+    )
+    assert decision.want == case["want"]
+    assert (decision.apply and decision.want != case["start"]) == case["scaling"]
