@@ -145,6 +145,13 @@ def summary(load: Load, prediction: Prediction, settings: Settings, pod_start_s:
             f"Last request at {f.last_request_second} s; zero pods at {f.zero_pods_second} s: "
             f"{f.zero_pods_second - f.last_request_second} s later"
         )
+    capped = [row for row in rows if settings.max_scale and row.decided > settings.max_scale]
+    if capped:
+        lines.append(
+            f"max-scale {settings.max_scale} held the autoscaler back for {len(capped)} s "
+            f"({_spans(periods(row.decided > settings.max_scale for row in rows))}); it wanted up "
+            f"to {max(row.decided for row in capped)} pods"
+        )
     if prediction.cold_starts:
         starts = ", ".join(
             f"{c.second} s (first pod ready at {c.first_ready} s)"

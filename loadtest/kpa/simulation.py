@@ -55,6 +55,7 @@ class Row:
     panic: bool
     activator_in_path: bool
     replicas: int  # the Deployment's spec.replicas
+    decided: int  # the decider's last desired scale, before min/max-scale (-1: none yet)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Simulation:
             panic=self.decider.panicking,
             activator_in_path=self.proxy,
             replicas=self.replicas,
+            decided=self.decided,
         )
 
     def _record(self, second: int, value: float) -> None:

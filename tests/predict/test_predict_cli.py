@@ -332,3 +332,18 @@ def test_bad_config_autoscaler_and_options(
     assert "expected KEY=VALUE" in err
     err = run_failing([*base, "--users", "3"], capsys)
     assert "go with --profile" in err
+
+
+def test_summary_says_when_max_scale_holds_the_autoscaler_back(tmp_path: Path) -> None:
+    timeline = write_timeline(tmp_path / "t.csv", [100.0] * 30)
+    assert (
+        main(["--timeline", str(timeline), "--out", str(tmp_path / "o"), "--service", str(SERVICE)])
+        == 0
+    )
+    summary = (tmp_path / "o" / "summary.txt").read_text()
+    # 100 in flight at 7 per pod is ceil(100 / 7) = 15 pods; max-scale is 10.
+    assert "Peak desired pods: 10 at 2 s" in summary
+    assert "max-scale 10 held the autoscaler back for " in summary
+    assert "it wanted up to 15 pods" in summary
+    rows = read_rows(tmp_path / "o" / "prediction.csv")
+    assert max(int(row["ready_pods"]) for row in rows) == 10
