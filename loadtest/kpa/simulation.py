@@ -96,9 +96,9 @@ class Simulation:
             self.replicas = start.pods
             self.pods = [LONG_AGO] * start.pods
         self.excess_burst_capacity = self.decider.excess_burst_capacity(self.ready(0), 0.0)
-        self.want = self.decided
         self.status_desired = self.decided
-        self.proxy = not (self.want > 0 and self.excess_burst_capacity >= 0) or not self.ready(0)
+        serving = self.decided > 0 and self.excess_burst_capacity >= 0 and self.ready(0) > 0
+        self.proxy = not serving
         self.mode_since = 0.0 if start.new_revision else LONG_AGO
         self.cold_starts: list[ColdStart] = []
         self.previous_load = 0.0
@@ -157,8 +157,6 @@ class Simulation:
         # excess burst capacity is >= 0; serverlessservice.go: with no ready pod the public
         # endpoints stay the activator's whatever the mode.
         serve = want > 0 and self.excess_burst_capacity >= 0
-        if want == -1 and self.activity is Activity.INACTIVE:
-            serve = False
         proxy = not serve or self.ready(now) == 0
         if proxy != self.proxy:
             self.proxy, self.mode_since = proxy, now
