@@ -242,6 +242,7 @@ class Settings:
     enable_scale_to_zero: bool
     scale_to_zero_grace_period_s: float
     scale_to_zero_pod_retention_period_s: float
+    weighted_average: bool = False  # metric-aggregation-algorithm: weighted-exponential
 
     def decider_spec(self) -> DeciderSpec:
         return DeciderSpec(
@@ -332,9 +333,14 @@ def resolve(
             else "is not a KPA metric (concurrency or rps)"
         )
         raise _bad(*found, why)
+    # Knative checks this value only when the class annotation names the KPA, and averages
+    # linearly on anything it does not know; a typo is refused here rather than ignored.
+    weighted = False
     found = _annotation(a, "metric-aggregation-algorithm", "metricAggregationAlgorithm")
-    if found is not None and found[1] != "linear":
-        raise _bad(*found, "is not modelled: the model averages linearly (the default)")
+    if found is not None:
+        if found[1] not in ("linear", "weighted-exponential", "weightedExponential"):
+            raise _bad(*found, "is not linear or weighted-exponential")
+        weighted = found[1] != "linear"
 
     if not 0 <= container_concurrency <= 1000:
         raise SettingsError(f"containerConcurrency {container_concurrency} must be in [0, 1000]")
@@ -448,6 +454,7 @@ def resolve(
         scale_to_zero_pod_retention_period_s=(
             config.scale_to_zero_pod_retention_period_s if retention is None else retention
         ),
+        weighted_average=weighted,
     )
 
 

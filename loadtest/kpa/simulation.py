@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from loadtest.kpa.decider import TICK_S, Decider
 from loadtest.kpa.reconciler import Activity, PodAutoscalerState, scale
 from loadtest.kpa.settings import Settings
-from loadtest.kpa.windows import AveragingWindow
+from loadtest.kpa.windows import AveragingWindow, WeightedAveragingWindow
 
 LONG_AGO = -math.inf
 
@@ -40,6 +40,9 @@ class Start:
 
     ``pods`` ready pods of a revision that has served before (0: scaled to zero, idle for long);
     ``new_revision``: the revision has just been created, with ``initial-scale`` pods starting.
+    The model has no metric history from before second 0, so its autoscaler starts as Knative's
+    does after a restart (newAutoscaler): over more than one ready pod, in panic mode, holding
+    them until a stable window has shown the load.
     """
 
     pods: int = 0
@@ -77,9 +80,12 @@ class Simulation:
             raise ValueError("the pod start time cannot be negative")
         self.settings = settings
         self.pod_start_s = pod_start_s
-        self.decider = Decider(settings.decider_spec())
-        self.stable = AveragingWindow(int(settings.stable_window_s))
-        self.panic = AveragingWindow(int(settings.panic_window_s))
+        ready_at_start = 0 if start.new_revision else start.pods
+        self.decider = Decider(settings.decider_spec(), ready_at_start)
+        # collector.go: the aggregation algorithm picks the kind of window.
+        window = WeightedAveragingWindow if settings.weighted_average else AveragingWindow
+        self.stable = window(int(settings.stable_window_s))
+        self.panic = window(int(settings.panic_window_s))
         self.pods: list[float] = []  # the second each pod is (or will be) ready
         if start.new_revision:
             self.activity, self.activity_since = Activity.ACTIVATING, 0.0

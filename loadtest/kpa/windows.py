@@ -1,8 +1,9 @@
 """Time windows of the autoscaler, on whole seconds.
 
-``AveragingWindow`` follows ``pkg/autoscaler/aggregation/bucketing.go`` (TimedFloat64Buckets, the
-default "linear" aggregation) and ``MaxWindow`` follows ``pkg/autoscaler/aggregation/max``
-(window.go and timewindow.go), which holds scale-down decisions for ``scale-down-delay``.
+``AveragingWindow`` and ``WeightedAveragingWindow`` follow ``pkg/autoscaler/aggregation/
+bucketing.go`` (TimedFloat64Buckets for the default "linear" aggregation, WeightedFloat64Buckets
+for "weighted-exponential"); ``MaxWindow`` follows ``pkg/autoscaler/aggregation/max`` (window.go
+and timewindow.go), which holds scale-down decisions for ``scale-down-delay``.
 Knative's bucket size is 1 s (``BucketSize`` in ``pkg/autoscaler/config/config.go``), so time
 here is whole seconds: a fractional time is truncated to its second, as Go's Truncate does.
 """
@@ -103,3 +104,44 @@ class MaxWindow:
 
     def current(self) -> int:
         return self._maxima[0].value if self._maxima else 0
+
+
+# bucketing.go: the weights of the weighted-exponential average sum to at least this, and the
+# decay per bucket is at least minExponent.
+WEIGHT_PRECISION = 0.9999
+MIN_EXPONENT = 0.2
+
+
+def smoothing_coefficient(buckets: float) -> float:
+    """computeSmoothingCoeff: the decay per bucket for a window of ``buckets`` buckets."""
+    return max(1 - math.pow(1 - WEIGHT_PRECISION, 1 / buckets), MIN_EXPONENT)
+
+
+class WeightedAveragingWindow(AveragingWindow):
+    """WeightedFloat64Buckets: newer seconds weigh exponentially more.
+
+    Used when the revision has ``autoscaling.knative.dev/metric-aggregation-algorithm:
+    weighted-exponential``; recording is the same as for the linear window.
+    """
+
+    def __init__(self, window_s: int) -> None:
+        super().__init__(window_s)
+        self.smoothing = smoothing_coefficient(window_s)
+
+    def average(self, now: float) -> float:
+        if self.is_empty(now) or self._last_write is None:
+            return 0.0
+        second, last, size = math.floor(now), self._last_write, self.window_s
+        decay = 1 - self.smoothing
+        multiplier = self.smoothing
+        count = size
+        if second > last:
+            # The seconds since the last write weigh in as zeros.
+            gap = second - last
+            multiplier *= math.pow(decay, gap)
+            count -= gap
+        total = 0.0
+        for back in range(count):
+            total += self._buckets[(last - back) % size] * multiplier
+            multiplier *= decay
+        return total

@@ -82,7 +82,7 @@ def test_panic_window_rounds_to_whole_seconds(tmp_path: Path) -> None:
         ("initial-scale", "0", "allow-zero-initial-scale"),
         ("metric", "rps", "requests per second"),
         ("class", "hpa.autoscaling.knative.dev", "KPA only"),
-        ("metric-aggregation-algorithm", "weighted-exponential", "not modelled"),
+        ("metric-aggregation-algorithm", "exponential", "is not linear or weighted-exponential"),
     ],
 )
 def test_bad_annotations_are_refused(key: str, value: str, message: str) -> None:

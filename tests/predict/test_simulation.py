@@ -151,3 +151,36 @@ def test_scale_to_zero_disabled_keeps_one_pod() -> None:
     settings = resolve(SERVICE_ANNOTATIONS, 40, AutoscalerConfig(enable_scale_to_zero=False))
     prediction = predict(spike(), settings, POD_START_S)
     assert column(prediction, "ready_pods")[-1] == 1
+
+
+def test_weighted_exponential_average_follows_a_drop_sooner() -> None:
+    load = [40.0] * 120 + [10.0] * 60
+    linear = predict(load, service_settings(), POD_START_S, Start(pods=6))
+    weighted = predict(
+        load,
+        service_settings(metric_aggregation_algorithm="weighted-exponential"),
+        POD_START_S,
+        Start(pods=6),
+    )
+    # Without history the autoscaler starts in panic over 6 pods and holds them until the
+    # first tick more than a stable window later, 62. 40 in flight on 6 pods is not over the
+    # threshold (6 / 6 < 2). Ten seconds after the drop to 10 at 120, the linear one-minute
+    # average is (50 x 40 + 10 x 10) / 60 = 35: ceil(35 / 7) = 5 pods. The weighted one (decay
+    # 0.2 per second for a 60-bucket window) is within 0.1 of 10 by then: 2 pods, reached by
+    # halving 6 -> 3 -> 2 over two ticks.
+    for prediction in (linear, weighted):
+        panic = column(prediction, "panic")
+        assert panic[:62] == [1] * 62
+        assert not any(panic[62:])
+        assert prediction.rows[119].desired_pods == 6
+    assert linear.rows[130].desired_pods == 5
+    assert weighted.rows[130].desired_pods == 2
+
+
+def test_start_with_pods_holds_them_in_panic_for_a_stable_window() -> None:
+    prediction = predict([0.0] * 100, service_settings(), POD_START_S, Start(pods=4))
+    # newAutoscaler: 4 ready pods and no history: panic with 4 held until 62, then the empty
+    # load halves them per tick: 2 at 62, 1 at 64, and 0 wanted from 66.
+    desired = column(prediction, "desired_pods")
+    assert desired[61] == 4
+    assert desired[62:67] == [2, 2, 1, 1, 0]

@@ -16,7 +16,13 @@ import yaml
 from loadtest.kpa.decider import Decider, DeciderSpec
 from loadtest.kpa.reconciler import Activity, PodAutoscalerState, scale
 from loadtest.kpa.settings import config_from_data, resolve
-from loadtest.kpa.windows import AveragingWindow, MaxWindow
+from loadtest.kpa.windows import (
+    MIN_EXPONENT,
+    AveragingWindow,
+    MaxWindow,
+    WeightedAveragingWindow,
+    smoothing_coefficient,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DECIDER_CASES = yaml.safe_load((FIXTURES / "upstream_autoscaler_test.yaml").read_text())["cases"]
@@ -149,3 +155,51 @@ def test_reconciler_reproduces_scaler_test_go(case: dict[str, Any]) -> None:
     )
     assert decision.want == case["want"]
     assert (decision.apply and decision.want != case["start"]) == case["scaling"]
+
+
+# pkg/autoscaler/aggregation/bucketing_test.go, TestComputeDecayMultiplier (upstream compares
+# within weightPrecision, 0.9999, which any value passes; the table's 5 digits are checked here).
+@pytest.mark.parametrize(
+    ("buckets", "want"), [(100, MIN_EXPONENT), (60, MIN_EXPONENT), (40, 0.20567), (6, 0.78456)]
+)
+def test_smoothing_coefficient_reproduces_compute_decay_multiplier(
+    buckets: float, want: float
+) -> None:
+    assert smoothing_coefficient(buckets) == pytest.approx(want, abs=5e-6)
+
+
+def test_weighted_window_reproduces_timed_float64_buckets_weighted_average() -> None:
+    """bucketing_test.go, TestTimedFloat64BucketsWeightedAverage, step by step."""
+    now = AVERAGING["start"]
+    window = WeightedAveragingWindow(5)
+    m = window.smoothing
+    window.record(now, 2)
+    want = 2 * m
+    assert window.average(now) == want
+    want *= 1 - m  # one second later, no writes
+    assert window.average(now + 1) == want
+    window.record(now + 1, 2)
+    want += 2 * m
+    assert window.average(now + 1) == want
+    for i in range(5):  # fill the whole window with [2, 3, 4, 5, 6]
+        window.record(now + 2 + i, i + 2)
+    want = (
+        6 * m
+        + 5 * m * (1 - m)
+        + 4 * m * (1 - m) * (1 - m)
+        + 3 * m * (1 - m) * (1 - m) * (1 - m)
+        + 2 * m * (1 - m) * (1 - m) * (1 - m) * (1 - m)
+    )
+    # Upstream compares exactly; the sum over the window and this expression associate their
+    # products differently, which can round apart in the last bit: compare to 1e-15.
+    assert window.average(now + 6) == pytest.approx(want, rel=1e-15, abs=0)
+    assert window.average(now + 16) == 0.0  # an empty window
+
+
+def test_weighted_window_reproduces_resize_window_initial_average() -> None:
+    """bucketing_test.go, TestWeightedFloat64BucketsResizeWindow: the average before resizing."""
+    start = AVERAGING["start"]
+    window = WeightedAveragingWindow(5)
+    for second, value in enumerate([1, 2, 3, 4, 5, 6]):
+        window.record(start + second, value)
+    assert round(window.average(start + 5), 3) == 5.812  # "computed a mano" upstream
