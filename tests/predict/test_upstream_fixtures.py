@@ -33,7 +33,7 @@ TEST_TARGET_UTILIZATION = 0.75
 
 
 def expected_ebc(total_capacity: float, target_bc: float, recorded: float, pods: float) -> int:
-    """The upstream helper expectedEBC(totCap, targetBC, recordedConcurrency, numPods)."""
+    """Upstream's expectedEBC(totCap, targetBC, recordedConcurrency, numPods)."""
     return math.floor(total_capacity / TEST_TARGET_UTILIZATION * pods - target_bc - recorded)
 
 
