@@ -1,5 +1,6 @@
 """The shell scripts lint clean; cluster-up stops at once, saying what to install, when a
-prerequisite is missing (before it touches any cluster); cluster-down removes only its profile."""
+prerequisite is missing (before it touches any cluster). Full runs against stand-in tools are in
+test_cluster_scripts.py."""
 
 from __future__ import annotations
 
@@ -118,37 +119,3 @@ def test_install_system_deps_without_apt_get_explains_and_succeeds(tmp_path: Pat
     )
     assert result.returncode == 0
     assert "no apt-get" in result.stderr and "shellcheck redis-server" in result.stderr
-
-
-def recording_minikube(tmp_path: Path, listed_profiles: str) -> tuple[str, Path]:
-    """A stand-in for minikube that records its arguments: `status` reports a stopped profile,
-    `profile list -o json` lists ``listed_profiles``. Returns (PATH, record file)."""
-    path = path_with(tmp_path)
-    record = tmp_path / "minikube-calls"
-    program = Path(path) / "minikube"
-    program.write_text(
-        f"#!{BASH}\n"
-        f"echo \"$*\" >> '{record}'\n"
-        'case "$*" in\n'
-        "  *status*) exit 7 ;;\n"
-        f"  'profile list -o json') echo '{listed_profiles}' ;;\n"
-        "esac\n"
-    )
-    program.chmod(0o755)
-    return path, record
-
-
-def test_cluster_down_deletes_the_profile_cluster_up_made(tmp_path: Path) -> None:
-    listed = '{"invalid":[],"valid":[{"Name":"kv-store","Status":"Stopped"}]}'
-    path, record = recording_minikube(tmp_path, listed)
-    result = run_script("cluster-down.sh", path)
-    assert result.returncode == 0, result.stderr
-    assert record.read_text().splitlines()[-1] == "delete -p kv-store"
-
-
-def test_cluster_down_without_the_profile_removes_nothing(tmp_path: Path) -> None:
-    path, record = recording_minikube(tmp_path, '{"invalid":[],"valid":[]}')
-    result = run_script("cluster-down.sh", path, MINIKUBE_PROFILE="other")
-    assert result.returncode == 0, result.stderr
-    assert "does not exist: nothing to remove" in result.stdout
-    assert not any(call.startswith("delete") for call in record.read_text().splitlines())
