@@ -23,7 +23,8 @@ import pytest
 import redis
 
 from scripts.local_redis import RedisServer
-from tests.deploy.manifests import ROOT
+from tests.deploy.manifests import ROOT, Manifest, container, quantity
+from tests.deploy.test_manifest_schemas import KUBERNETES_VERSION
 
 BASH = shutil.which("bash") or "/bin/bash"
 TUNNEL_IP = "10.98.12.34"
@@ -265,11 +266,29 @@ def test_a_redis_password_with_spaces_reaches_redis_and_the_url(
             assert client.ping() is True
 
 
-def test_minikube_gets_the_cpus_the_capacity_check_assumes(cluster: Cluster) -> None:
+# CPU requests on the minikube node besides the function's pods, in millicores: kubeadm's control
+# plane (etcd 100, kube-apiserver 250, controller-manager 200, scheduler 100, CoreDNS 100),
+# Calico's node agent (250), Knative Serving (activator 300, autoscaler, controller, webhook 100
+# each: config/core/deployments/), Kourier (controller 200, gateway 200: net-kourier config/).
+PLATFORM_CPU_MILLICORES = 750 + 250 + 600 + 400
+# Knative's queue-proxy sidecar in every function pod (config-deployment queue-sidecar-cpu-request).
+QUEUE_PROXY_CPU_MILLICORES = 25
+
+
+def test_max_scale_pods_fit_on_the_node_cluster_up_starts(
+    cluster: Cluster, knative_service: Manifest, redis_statefulset: Manifest
+) -> None:
+    """Pods beyond what the node's CPU can schedule would stay Pending under max-scale."""
     cluster.set(tunnel_ip=TUNNEL_IP)
     assert cluster.run(DEPLOY_WITH="kubectl").returncode == 0
     (start,) = [call for call in cluster.calls("minikube") if call[:1] == ["start"]]
-    assert start[start.index("--cpus") + 1] == "4"
+    node = int(start[start.index("--cpus") + 1]) * 1000
+    template = knative_service["spec"]["template"]
+    max_scale = int(template["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"])
+    per_pod = int(quantity(container(knative_service)["resources"]["requests"]["cpu"]) * 1000)
+    redis_cpu = int(quantity(container(redis_statefulset)["resources"]["requests"]["cpu"]) * 1000)
+    free = node - PLATFORM_CPU_MILLICORES - redis_cpu
+    assert max_scale * (per_pod + QUEUE_PROXY_CPU_MILLICORES) <= free
 
 
 def test_cluster_down_deletes_the_profile_cluster_up_made(cluster: Cluster) -> None:
@@ -280,3 +299,25 @@ def test_cluster_down_deletes_the_profile_cluster_up_made(cluster: Cluster) -> N
     assert cluster.calls("minikube")[-1] == ["delete", "-p", "kv-store"]
     again = cluster.run("cluster-down.sh")
     assert "does not exist: nothing to remove" in again.stdout
+
+
+def test_minikube_runs_the_kubernetes_version_the_schemas_are_checked_against(
+    cluster: Cluster,
+) -> None:
+    cluster.set(tunnel_ip=TUNNEL_IP)
+    assert cluster.run(DEPLOY_WITH="kubectl").returncode == 0
+    (start,) = [call for call in cluster.calls("minikube") if call[:1] == ["start"]]
+    assert start[start.index("--kubernetes-version") + 1] == f"v{KUBERNETES_VERSION}"
+
+
+def test_func_deploys_func_yamls_service_into_its_namespace(
+    cluster: Cluster, func_config: Manifest
+) -> None:
+    cluster.set(tunnel_ip=TUNNEL_IP)
+    assert cluster.run(DEPLOY_WITH="func").returncode == 0
+    (deploy,) = cluster.calls("func")
+    assert deploy[deploy.index("--namespace") + 1] == func_config["namespace"]
+    image = deploy[deploy.index("--image") + 1]
+    assert image.rsplit(":", 1)[0] == func_config["image"].rsplit(":", 1)[0]
+    annotated = [call for call in cluster.calls("kubectl") if "annotate" in call]
+    assert annotated and annotated[0][annotated[0].index("ksvc") + 1] == func_config["name"]
