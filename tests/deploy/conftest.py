@@ -11,10 +11,10 @@ from tests.deploy.manifests import (
     SHARED_SCHEMAS,
     Dockerfile,
     Manifest,
+    find,
     load_func_yaml,
     parse_dockerfile,
     render_kustomization,
-    find,
     the_one,
 )
 

@@ -243,7 +243,7 @@ def func(args: list[str], state: dict[str, Any]) -> int:
     (folder / ".func").mkdir(exist_ok=True)
     (folder / ".gitignore").write_text("/.func\n")
     print(
-        "warning: error while checking pull secrets: Get \"https://dev.local/v2/\": "
+        'warning: error while checking pull secrets: Get "https://dev.local/v2/": '
         "dial tcp: lookup dev.local: no such host",
         file=sys.stderr,
     )

@@ -11,7 +11,6 @@ import pytest
 
 from scripts.local_redis import RedisServer
 from tests.deploy.manifests import (
-    ROOT,
     Manifest,
     container,
     env_secret_refs,
