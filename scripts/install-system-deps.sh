@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs Debian packages when they are missing. With no arguments, those the tests use: the
-# ShellCheck linter for scripts/*.sh (tests/deploy), and redis-server, Debian's stock Redis 7, for
-# the second run of the contract suite. `make bench` asks for hey, its load generator.
+# ShellCheck linter for scripts/*.sh (tests/deploy), redis-server, Debian's stock Redis 7, for
+# the second run of the contract suite, and podman, buildah, runc and debootstrap, which build and
+# run the function's image (tests/deploy/test_image.py, scripts/build-base-image.sh).
+# `make bench` asks for hey, its load generator.
 # Quick and silent when everything is there. Without apt-get, or without root or password-less
 # sudo, it prints what to install and exits 0: the tests that need a package then skip and say why.
 set -euo pipefail
 
 packages=("$@")
-[ "${#packages[@]}" -gt 0 ] || packages=(shellcheck redis-server)
+[ "${#packages[@]}" -gt 0 ] || packages=(shellcheck redis-server podman buildah runc debootstrap)
 missing=()
 for package in "${packages[@]}"; do
     # Each package installs a command of the same name.
