@@ -120,3 +120,56 @@ def test_install_system_deps_without_apt_get_explains_and_succeeds(tmp_path: Pat
     assert result.returncode == 0
     assert "no apt-get" in result.stderr
     assert "shellcheck redis-server podman buildah runc debootstrap" in result.stderr
+
+
+def test_e2e_without_a_cluster_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """`make e2e` needs a live cluster; with none it says so in one line (real kubectl, an empty
+    kubeconfig), exit 2, and runs nothing else."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    result = subprocess.run(
+        [BASH, str(ROOT / "scripts" / "e2e.sh")],
+        env={
+            "PATH": f"{Path(kubectl).parent}:/usr/bin:/bin",
+            "KUBECONFIG": str(kubeconfig),
+            "HOME": str(tmp_path),
+            "PYTHON": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("e2e: no live cluster: ")
+
+
+def test_e2e_with_an_unreachable_cluster_stops_with_one_line(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        "clusters: [{name: gone, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: u}}]\nusers: [{name: u}]\n"
+    )
+    result = subprocess.run(
+        [BASH, str(ROOT / "scripts" / "e2e.sh")],
+        env={
+            "PATH": f"{Path(kubectl).parent}:/usr/bin:/bin",
+            "KUBECONFIG": str(kubeconfig),
+            "HOME": str(tmp_path),
+            "PYTHON": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "no live cluster" in line and "'gone'" in line
