@@ -43,6 +43,13 @@ fi
 k() { kubectl --context "$KUBE_CONTEXT" --request-timeout=10s "$@"; }
 url=$(k -n "$NAMESPACE" get ksvc "$SERVICE" -o jsonpath='{.status.url}' 2>/dev/null) ||
     no_cluster "Knative Service $NAMESPACE/$SERVICE not found in context '$KUBE_CONTEXT'"
+case ${FUNCTION_URL:-$url} in
+    *.example.com)
+        [ -n "${FUNCTION_URL:-}" ] || die "the route $url has no DNS name (host-header mode):" \
+            "add '<minikube ip> ${url#*://}' to /etc/hosts and set" \
+            "FUNCTION_URL=http://${url#*://}:<Kourier's http2 node port>"
+        ;;
+esac
 FUNCTION_URL=${FUNCTION_URL:-$url}
 [ -n "$FUNCTION_URL" ] || no_cluster "Knative Service $NAMESPACE/$SERVICE has no URL yet"
 mkdir -p "$E2E_OUT"
