@@ -16,60 +16,22 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from scripts.local_redis import RedisServer, free_port
+from tests.deploy.containers import FUNCTION_IMAGE, build, podman
 from tests.deploy.manifests import ROOT, Dockerfile, Manifest, container
 
-IMAGE = "dev.local/kv-store:test"
-BASE_IMAGE = "localhost/debian-python:bookworm"
 STARTUP_TIMEOUT_SECONDS = 60
 # The queue-proxy's drain is 30 s; the server itself must be gone well within the grace period.
 STOP_TIMEOUT_SECONDS = 30
-PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "scripts" / "podman" / "containers.conf")}
-# runc and cgroupfs: crun refuses hybrid cgroup hierarchies, and no systemd runs in CI sandboxes.
-PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
-
-
-def podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PODMAN, *args], env=PODMAN_ENV, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def build_arguments() -> list[str]:
-    """A proxy's own certificate authority and pip settings reach `pip install` in the build."""
-    mounts = []
-    for path in ("/etc/ssl/certs", "/etc/pip.conf"):
-        if Path(path).exists():
-            mounts += ["-v", f"{path}:{path}:ro"]
-    return ["--isolation", "chroot", "--network", "host", *mounts]
 
 
 @pytest.fixture(scope="session")
 def image() -> str:
-    if subprocess.run(["sh", "-c", "command -v podman"], capture_output=True).returncode != 0:
-        pytest.skip("podman is not installed (scripts/install-system-deps.sh installs it)")
-    if os.geteuid() != 0:
-        pytest.skip("building the base image and running podman here needs root")
-    base = subprocess.run(
-        [str(ROOT / "scripts" / "build-base-image.sh")],
-        env=PODMAN_ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if base.returncode != 0:
-        pytest.skip(f"no base image could be made: {base.stderr.strip()[-500:]}")
-    built = podman(
-        "build", *build_arguments(), "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-        "-t", IMAGE, str(ROOT),
-    )  # fmt: skip
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return IMAGE
+    return build(FUNCTION_IMAGE, ROOT)
 
 
 def test_image_user_is_the_numeric_user_the_manifest_names(
