@@ -268,8 +268,9 @@ def test_a_redis_password_with_spaces_reaches_redis_and_the_url(
 
 # CPU requests on the minikube node besides the function's pods, in millicores: kubeadm's control
 # plane (etcd 100, kube-apiserver 250, controller-manager 200, scheduler 100, CoreDNS 100),
-# Calico's node agent (250), Knative Serving (activator 300, autoscaler, controller, webhook 100
-# each: config/core/deployments/), Kourier (controller 200, gateway 200: net-kourier config/).
+# Calico's node agent (250: minikube pkg/minikube/cni/calico.yaml), Knative Serving (activator
+# 300, autoscaler, controller, webhook 100 each: config/core/deployments/), Kourier (controller
+# 200, gateway 200: net-kourier config/).
 PLATFORM_CPU_MILLICORES = 750 + 250 + 600 + 400
 # Knative's queue-proxy sidecar in every function pod (config-deployment queue-sidecar-cpu-request).
 QUEUE_PROXY_CPU_MILLICORES = 25
