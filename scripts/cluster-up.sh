@@ -4,7 +4,8 @@
 # Steps: minikube -> Knative Serving -> Kourier -> default domain -> namespace and Redis Secret
 # -> Redis -> the function's image (built inside minikube) -> the Knative Service (with func when
 # it is installed, else kubectl apply -k) -> wait until Ready -> the route URL and curl commands.
-# Running it again is safe: each step checks what exists or applies declaratively.
+# Running it again is safe: each step checks what exists or applies declaratively, and an
+# unchanged tree gives the same image tag and no new revision (with func too: see deploy_function_with_func).
 #
 # Settings (environment):
 #   MINIKUBE_PROFILE   minikube profile to create or reuse          (kv-store)
@@ -12,13 +13,16 @@
 #   KNATIVE_VERSION    Knative Serving release                      (knative-v1.23.0)
 #   KOURIER_VERSION    net-kourier release                          (= KNATIVE_VERSION)
 #   KUBERNETES_VERSION Kubernetes version for a new profile         (v1.34.0)
-#   MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER                 (3, 4096, minikube's choice)
+#   MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER                 (4, 4096, minikube's choice)
 #   MINIKUBE_CNI       network plugin; Calico enforces NetworkPolicy (calico)
 #   DEPLOY_WITH        auto | func | kubectl                        (auto: func when installed)
 #   DOMAIN_MODE        sslip (URL under sslip.io, needs `minikube tunnel`)
 #                      | host-header (example.com, curl with a Host header)   (sslip)
 #   TUNNEL_WAIT_SECONDS  how long to wait for `minikube tunnel`     (180)
+#   DOMAIN_JOB_WAIT_SECONDS  how long to wait for the sslip.io Job  (300)
 #   IMAGE_TAG          tag of the function's image                  (a digest of its sources)
+#   REDIS_PASSWORD     password for a new Secret; any text without control characters
+#                      (random hex; an existing Secret is kept)
 set -euo pipefail
 
 PROFILE=${MINIKUBE_PROFILE:-kv-store}
@@ -26,12 +30,14 @@ NAMESPACE=${NAMESPACE:-kv-store}
 KNATIVE_VERSION=${KNATIVE_VERSION:-knative-v1.23.0}
 KOURIER_VERSION=${KOURIER_VERSION:-$KNATIVE_VERSION}
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.34.0}
-MINIKUBE_CPUS=${MINIKUBE_CPUS:-3}
+MINIKUBE_CPUS=${MINIKUBE_CPUS:-4} # 10 pods at max-scale fit (k8s/knative-service.yaml)
 MINIKUBE_MEMORY=${MINIKUBE_MEMORY:-4096}
 MINIKUBE_CNI=${MINIKUBE_CNI:-calico}
 DEPLOY_WITH=${DEPLOY_WITH:-auto}
 DOMAIN_MODE=${DOMAIN_MODE:-sslip}
 TUNNEL_WAIT_SECONDS=${TUNNEL_WAIT_SECONDS:-180}
+DOMAIN_JOB_WAIT_SECONDS=${DOMAIN_JOB_WAIT_SECONDS:-300}
+POLL_SECONDS=${POLL_SECONDS:-5} # between checks of the tunnel, the Job and the route
 
 # Fixed by the manifests in k8s/ and by func.yaml.
 SERVICE=kv-store
@@ -119,17 +125,52 @@ install_kourier() {
     k -n knative-serving wait --for=condition=Available --timeout=300s deployment --all
 }
 
+# The catch-all domains in config-domain, one a line (keys without a label selector; `_example`
+# is documentation).
+domain_keys() {
+    # shellcheck disable=SC2016 # a Go template, not a shell expansion
+    k -n knative-serving get configmap config-domain \
+        -o go-template='{{range $key, $value := .data}}{{$key}}{{"\n"}}{{end}}' |
+        grep -v '^_example$' || true
+}
+
+# Leaves exactly the domain $1 in config-domain (none when $1 is empty). Knative picks the
+# lexicographically smallest of several catch-all domains (knative/serving
+# pkg/reconciler/route/config/domain.go), so a key left by the other mode would win or lose by
+# its spelling alone.
+keep_only_domain() {
+    local wanted=$1 key patch=""
+    while IFS= read -r key; do
+        [ -n "$key" ] && [ "$key" != "$wanted" ] && patch+="\"$key\":null,"
+    done < <(domain_keys)
+    if [ -n "$wanted" ]; then patch+="\"$wanted\":\"\","; fi
+    [ -n "$patch" ] || return 0
+    k -n knative-serving patch configmap/config-domain --type merge \
+        -p "{\"data\":{${patch%,}}}" >/dev/null
+}
+
 configure_domain() {
     if [ "$DOMAIN_MODE" = sslip ]; then
-        step "Default domain: sslip.io (a Job writes <external IP>.sslip.io once Kourier has an IP)"
-        k -n knative-serving patch configmap/config-domain --type merge \
-            -p '{"data":{"example.com":null}}'
-        k apply -f "$SERVING_RELEASES/serving-default-domain.yaml"
+        step "Default domain: sslip.io (set once Kourier has an external IP, below)"
     else
         step "Default domain: example.com (no DNS; requests carry a Host header)"
-        k -n knative-serving patch configmap/config-domain --type merge \
-            -p '{"data":{"example.com":""}}'
+        keep_only_domain example.com
+        info "config-domain holds example.com alone"
     fi
+}
+
+# $1 percent-encoded for the user-information part of a URL (RFC 3986 unreserved kept).
+url_encode() {
+    local text=$1 encoded="" char i
+    local LC_ALL=C
+    for ((i = 0; i < ${#text}; i++)); do
+        char=${text:i:1}
+        case $char in
+            [A-Za-z0-9._~-]) encoded+=$char ;;
+            *) encoded+=$(printf '%%%02X' "'$char") ;;
+        esac
+    done
+    printf '%s' "$encoded"
 }
 
 create_namespace_and_secret() {
@@ -137,14 +178,19 @@ create_namespace_and_secret() {
     k create namespace "$NAMESPACE" --dry-run=client -o yaml | k apply -f -
     if k -n "$NAMESPACE" get secret "$SECRET" >/dev/null 2>&1; then
         info "Secret exists: kept, so Redis and its data keep their password"
+        if [ -n "${REDIS_PASSWORD:-}" ]; then info "(REDIS_PASSWORD is not applied to it)"; fi
     else
-        local password
-        # Hex keeps the password safe inside a URL.
-        password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-        # printf is a shell builtin: the password never appears in a process list.
-        k -n "$NAMESPACE" create secret generic "$SECRET" --from-env-file=<(
-            printf 'password=%s\nurl=redis://:%s@redis:6379/0\n' "$password" "$password")
-        info "created with a random password"
+        local password=${REDIS_PASSWORD:-}
+        # Hex: a random password that needs no escaping anywhere.
+        if [ -z "$password" ]; then password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n'); fi
+        case $password in *[[:cntrl:]]*) die "REDIS_PASSWORD must not hold control characters" ;; esac
+        # Each value from its own file, byte for byte (an env file would cut at newlines and
+        # '='); printf is a shell builtin, so the password never appears in a process list.
+        k -n "$NAMESPACE" create secret generic "$SECRET" \
+            --from-file=password=<(printf '%s' "$password") \
+            --from-file=url=<(printf 'redis://:%s@redis:6379/0' "$(url_encode "$password")")
+        if [ -n "${REDIS_PASSWORD:-}" ]; then info "created with REDIS_PASSWORD"
+        else info "created with a random password"; fi
     fi
 }
 
@@ -173,18 +219,46 @@ build_image() {
     step "Building $IMAGE inside minikube from the Dockerfile"
     info "no registry: the image goes straight into the node, and Knative does not resolve"
     info "dev.local tags to digests"
-    minikube -p "$PROFILE" image build -t "$IMAGE" .
+    # `minikube image build` exits 0 even when the build fails (minikube
+    # pkg/minikube/machine/build_images.go logs the error and returns nil), so the image list
+    # is the only sign of success.
+    local log="$work_dir/image-build.log"
+    minikube -p "$PROFILE" image build -t "$IMAGE" . 2>&1 | tee "$log" || true
+    if ! minikube -p "$PROFILE" image ls | grep -qxF "$IMAGE"; then
+        printf 'error: the image %s was not built; the build said:\n' "$IMAGE" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+    info "built: $IMAGE is in the node"
 }
+
+# What a func deploy is made from: the image and func.yaml. Recorded on the Service, so that a
+# rerun with both unchanged skips func, which would otherwise create a new revision every time
+# (it adds BUILT=<time> to the environment: knative/func pkg/k8s/deployer.go ProcessEnvs).
+DEPLOYED_FROM=kv-store.dev/deployed-from
 
 deploy_function_with_func() {
     step "Deploying the Knative Service with func (func.yaml; image built above, no func build)"
-    # func writes the deployed state back into func.yaml; a copy keeps the committed file as is.
+    local fingerprint deployed
+    fingerprint=$( (printf '%s\n' "$IMAGE"; cat func.yaml) | git hash-object --stdin)
+    deployed=$(k -n "$NAMESPACE" get ksvc "$SERVICE" --ignore-not-found \
+        -o go-template="{{index .metadata.annotations \"$DEPLOYED_FROM\"}}" 2>/dev/null || true)
+    if [ "$deployed" = "$fingerprint" ]; then
+        info "image and func.yaml unchanged since the last deploy: func not run, no new revision"
+        return 0
+    fi
+    # func writes into the function's folder (.func/, .gitignore, and func.yaml rewritten without
+    # its comments); it gets a copy of func.yaml in a scratch folder, so the tree stays as it is.
     # Its own kubeconfig pins func to this profile, whatever the current context is.
     cp func.yaml "$work_dir/"
     k config view --raw --minify --flatten > "$work_dir/kubeconfig"
     KUBECONFIG="$work_dir/kubeconfig" kubectl config use-context "$PROFILE" >/dev/null
+    # func also tries to read the image from its registry to check pull permissions; dev.local
+    # is no registry, so it warns ("error while checking pull secrets"). The node has the image
+    # and the kubelet never pulls it (the tag is not :latest, so the pull policy is IfNotPresent).
     KUBECONFIG="$work_dir/kubeconfig" func deploy --path "$work_dir" --namespace "$NAMESPACE" \
         --image "$IMAGE" --build=false --push=false
+    k -n "$NAMESPACE" annotate ksvc "$SERVICE" --overwrite "$DEPLOYED_FROM=$fingerprint" >/dev/null
 }
 
 deploy_function_with_kubectl() {
@@ -213,8 +287,8 @@ wait_for_tunnel() {
     local waited=0
     while [ -z "$(kourier_external_ip)" ]; do
         if [ "$waited" -ge "$TUNNEL_WAIT_SECONDS" ]; then return 1; fi
-        sleep 5
-        waited=$((waited + 5))
+        sleep "$POLL_SECONDS"
+        waited=$((waited + POLL_SECONDS))
     done
 }
 
@@ -255,6 +329,47 @@ show_route_with_host_header() {
     print_requests "$base" "${url#*://}"
 }
 
+# The default-domain Job's state: complete, failed, running or absent.
+domain_job_state() {
+    local state
+    state=$(k -n knative-serving get job default-domain --ignore-not-found -o go-template='
+        {{- range .status.conditions}}{{if eq .status "True"}}{{.type}} {{end}}{{end}}')
+    case $state in
+        *Complete*) echo complete ;;
+        *Failed*) echo failed ;;
+        "") if k -n knative-serving get job default-domain >/dev/null 2>&1; then echo running
+            else echo absent; fi ;;
+        *) echo running ;;
+    esac
+}
+
+# Runs Knative's default-domain Job afresh: a finished Job is not rerun by applying it again,
+# and the Job leaves the domain alone (and succeeds) when any catch-all domain exists, so the
+# old ones are removed first (knative/serving cmd/default-domain/main.go).
+run_domain_job() {
+    keep_only_domain ""
+    k -n knative-serving delete job default-domain --ignore-not-found --wait=true >/dev/null
+    k apply -f "$SERVING_RELEASES/serving-default-domain.yaml"
+    info "waiting up to ${DOMAIN_JOB_WAIT_SECONDS}s for the default-domain Job"
+    local waited=0 state
+    while :; do
+        state=$(domain_job_state)
+        case $state in
+            complete) return 0 ;;
+            failed)
+                k -n knative-serving logs job/default-domain --tail=20 >&2 || true
+                die "the default-domain Job failed (its log is above). Run 'make cluster-up'" \
+                    "again to retry it, or use DOMAIN_MODE=host-header" ;;
+        esac
+        if [ "$waited" -ge "$DOMAIN_JOB_WAIT_SECONDS" ]; then
+            die "the default-domain Job is still $state after ${waited}s; see:" \
+                "kubectl --context $PROFILE -n knative-serving logs job/default-domain"
+        fi
+        sleep "$POLL_SECONDS"
+        waited=$((waited + POLL_SECONDS))
+    done
+}
+
 show_route_with_sslip() {
     local ip
     if [ -z "$(kourier_external_ip)" ]; then
@@ -267,26 +382,32 @@ show_route_with_sslip() {
         info "Waiting up to ${TUNNEL_WAIT_SECONDS}s for it..."
         if ! wait_for_tunnel; then
             info "Still no tunnel. Everything else is deployed: start the tunnel, then run"
-            info "'make cluster-up' again (this time it only waits for the route)."
+            info "'make cluster-up' again (its steps find their work done; it then sets the domain)."
             info "Or, without a tunnel: DOMAIN_MODE=host-header make cluster-up"
             return 0
         fi
     fi
     ip=$(kourier_external_ip)
     info "Kourier's external IP: $ip (reachable while 'minikube tunnel -p $PROFILE' runs)"
-    info "waiting for the default-domain Job to set the domain $ip.sslip.io"
-    k -n knative-serving wait --for=condition=Complete --timeout=300s job/default-domain
+    if [ "$(domain_keys)" = "$ip.sslip.io" ]; then
+        info "config-domain already holds $ip.sslip.io alone"
+    else
+        info "the default-domain Job sets the domain $ip.sslip.io"
+        run_domain_job
+        [ "$(domain_keys)" = "$ip.sslip.io" ] ||
+            die "config-domain holds '$(domain_keys | tr '\n' ' ')', not $ip.sslip.io"
+    fi
     local url="" waited=0
-    while [ "$waited" -lt 120 ]; do
+    while [ "$waited" -le 120 ]; do
         url=$(k -n "$NAMESPACE" get ksvc "$SERVICE" -o jsonpath='{.status.url}')
-        case $url in *.sslip.io) break ;; esac
-        sleep 2
-        waited=$((waited + 2))
+        case $url in *"$ip.sslip.io") break ;; esac
+        sleep "$POLL_SECONDS"
+        waited=$((waited + POLL_SECONDS))
     done
     case $url in
-        *.sslip.io) print_requests "$url" "" ;;
-        *) die "the route's URL is still '$url'; see:" \
-            "kubectl --context $PROFILE -n knative-serving logs job/default-domain" ;;
+        *"$ip.sslip.io") print_requests "$url" "" ;;
+        *) die "the route's URL is still '$url', not under $ip.sslip.io; see:" \
+            "kubectl --context $PROFILE -n $NAMESPACE describe ksvc $SERVICE" ;;
     esac
 }
 

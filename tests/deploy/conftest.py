@@ -11,6 +11,7 @@ from tests.deploy.manifests import (
     SHARED_SCHEMAS,
     Dockerfile,
     Manifest,
+    find,
     load_func_yaml,
     parse_dockerfile,
     render_kustomization,
@@ -38,7 +39,17 @@ def redis_statefulset(rendered: list[Manifest]) -> Manifest:
 
 @pytest.fixture(scope="session")
 def redis_service(rendered: list[Manifest]) -> Manifest:
-    return the_one(rendered, "v1", "Service")
+    """The ClusterIP Service the function connects to (redis:6379)."""
+    (found,) = [m for m in find(rendered, "v1", "Service") if m["metadata"]["name"] == "redis"]
+    return found
+
+
+@pytest.fixture(scope="session")
+def redis_headless_service(rendered: list[Manifest], redis_statefulset: Manifest) -> Manifest:
+    """The StatefulSet's governing Service, named by its serviceName."""
+    name = redis_statefulset["spec"]["serviceName"]
+    (found,) = [m for m in find(rendered, "v1", "Service") if m["metadata"]["name"] == name]
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -141,9 +141,17 @@ def _command(arguments: str) -> tuple[list[str], bool]:
 
 def parse_dockerfile(path: Path) -> Dockerfile:
     parsed = Dockerfile()
+    build_args: dict[str, str] = {}
     for keyword, arguments in _instructions(path.read_text()):
-        if keyword == "FROM":
-            parsed.base_image = arguments.split()[0]
+        if keyword == "ARG":
+            name, _, default = arguments.partition("=")
+            build_args[name] = default
+        elif keyword == "FROM":
+            # The image a build without --build-arg uses: ${NAME} replaced by the ARG's default.
+            image = arguments.split()[0]
+            for name, default in build_args.items():
+                image = image.replace(f"${{{name}}}", default).replace(f"${name}", default)
+            parsed.base_image = image
         elif keyword == "USER":
             parsed.user = arguments
         elif keyword == "WORKDIR":

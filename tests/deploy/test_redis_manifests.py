@@ -3,8 +3,14 @@ function's pods, under the name and port the function's REDIS_URL uses."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts.local_redis import RedisServer
 from tests.deploy.manifests import (
-    ROOT,
     Manifest,
     container,
     env_secret_refs,
@@ -48,6 +54,14 @@ def test_service_selects_the_redis_pods_on_6379(
     assert named.get(port["targetPort"], port["targetPort"]) == REDIS_PORT
 
 
+def test_statefulset_is_governed_by_a_headless_service(
+    redis_headless_service: Manifest, redis_statefulset: Manifest
+) -> None:
+    assert redis_headless_service["spec"]["clusterIP"] == "None"
+    pod_labels = redis_statefulset["spec"]["template"]["metadata"]["labels"]
+    assert redis_headless_service["spec"]["selector"].items() <= pod_labels.items()
+
+
 def test_append_only_file_on_a_persistent_volume(redis_statefulset: Manifest) -> None:
     args = redis_args(redis_statefulset)
     assert args["appendonly"] == "yes"
@@ -80,18 +94,51 @@ def test_password_and_redis_url_come_from_one_secret(
 
 def test_no_password_is_committed(rendered: list[Manifest]) -> None:
     assert [m for m in rendered if m["kind"] == "Secret"] == []
-    script = (ROOT / "scripts" / "cluster-up.sh").read_text()
-    # The Secret's url points at this Service and port, in the namespace of the function.
-    assert "url=redis://:%s@redis:6379/0" in script
 
 
-def test_probes_ping_with_the_password(redis_statefulset: Manifest) -> None:
-    redis = container(redis_statefulset)
-    for probe in ("readinessProbe", "livenessProbe"):
-        command = redis[probe]["exec"]["command"]
-        # redis-cli exits 0 on NOAUTH, so the reply itself must be compared.
-        assert command[:2] == ["sh", "-c"] and "redis-cli ping" in command[2]
-        assert "PONG" in command[2]
+def probe_commands(statefulset: Manifest) -> dict[str, list[str]]:
+    redis_container = container(statefulset)
+    return {name: redis_container[name]["exec"]["command"] for name in PROBES}
+
+
+PROBES = ("readinessProbe", "livenessProbe")
+
+
+def run_probe(command: list[str], password: str, port: int, tmp_path: Path) -> int:
+    """The probe's command as the kubelet runs it in the Redis container, unchanged: its
+    environment holds REDISCLI_AUTH from the Secret. In the pod, redis-cli reaches Redis on its
+    default port; here a `redis-cli` first on PATH adds `-p` for the test server's port."""
+    redis_cli = shutil.which("redis-cli")
+    if redis_cli is None:
+        pytest.skip("redis-cli is not installed (Debian package redis-tools, with redis-server)")
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir(exist_ok=True)
+    shim = shim_dir / "redis-cli"
+    shim.write_text(f'#!/bin/sh\nexec "{redis_cli}" -p {port} "$@"\n')
+    shim.chmod(0o755)
+    env = {"PATH": f"{shim_dir}:/usr/bin:/bin", "REDISCLI_AUTH": password}
+    return subprocess.run(command, env=env, capture_output=True, timeout=10).returncode
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_probe_passes_on_a_redis_that_answers_with_the_right_password(
+    redis_statefulset: Manifest, tmp_path: Path, probe: str
+) -> None:
+    password = "probe secret with spaces"
+    command = probe_commands(redis_statefulset)[probe]
+    with RedisServer(tmp_path / "redis", password=password) as server:
+        assert run_probe(command, password, server.port, tmp_path) == 0
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_probe_fails_on_a_wrong_password_and_on_no_redis(
+    redis_statefulset: Manifest, tmp_path: Path, probe: str
+) -> None:
+    """redis-cli exits 0 on NOAUTH/WRONGPASS: a probe that trusts its exit code always passes."""
+    command = probe_commands(redis_statefulset)[probe]
+    with RedisServer(tmp_path / "redis", password="the right one") as server:
+        assert run_probe(command, "a wrong one", server.port, tmp_path) != 0
+    assert run_probe(command, "the right one", server.port, tmp_path) != 0, "no Redis listening"
 
 
 def test_redis_pod_can_write_its_volume_as_non_root(redis_statefulset: Manifest) -> None:

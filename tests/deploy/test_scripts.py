@@ -1,5 +1,6 @@
 """The shell scripts lint clean; cluster-up stops at once, saying what to install, when a
-prerequisite is missing (before it touches any cluster); cluster-down removes only its profile."""
+prerequisite is missing (before it touches any cluster). Full runs against stand-in tools are in
+test_cluster_scripts.py."""
 
 from __future__ import annotations
 
@@ -117,38 +118,58 @@ def test_install_system_deps_without_apt_get_explains_and_succeeds(tmp_path: Pat
         timeout=30,
     )
     assert result.returncode == 0
-    assert "no apt-get" in result.stderr and "shellcheck redis-server" in result.stderr
+    assert "no apt-get" in result.stderr
+    assert "shellcheck redis-server podman buildah runc debootstrap" in result.stderr
 
 
-def recording_minikube(tmp_path: Path, listed_profiles: str) -> tuple[str, Path]:
-    """A stand-in for minikube that records its arguments: `status` reports a stopped profile,
-    `profile list -o json` lists ``listed_profiles``. Returns (PATH, record file)."""
-    path = path_with(tmp_path)
-    record = tmp_path / "minikube-calls"
-    program = Path(path) / "minikube"
-    program.write_text(
-        f"#!{BASH}\n"
-        f"echo \"$*\" >> '{record}'\n"
-        'case "$*" in\n'
-        "  *status*) exit 7 ;;\n"
-        f"  'profile list -o json') echo '{listed_profiles}' ;;\n"
-        "esac\n"
+def test_e2e_without_a_cluster_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """`make e2e` needs a live cluster; with none it says so in one line (real kubectl, an empty
+    kubeconfig), exit 2, and runs nothing else."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    result = subprocess.run(
+        [BASH, str(ROOT / "scripts" / "e2e.sh")],
+        env={
+            "PATH": f"{Path(kubectl).parent}:/usr/bin:/bin",
+            "KUBECONFIG": str(kubeconfig),
+            "HOME": str(tmp_path),
+            "PYTHON": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
-    program.chmod(0o755)
-    return path, record
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("e2e: no live cluster: ")
 
 
-def test_cluster_down_deletes_the_profile_cluster_up_made(tmp_path: Path) -> None:
-    listed = '{"invalid":[],"valid":[{"Name":"kv-store","Status":"Stopped"}]}'
-    path, record = recording_minikube(tmp_path, listed)
-    result = run_script("cluster-down.sh", path)
-    assert result.returncode == 0, result.stderr
-    assert record.read_text().splitlines()[-1] == "delete -p kv-store"
-
-
-def test_cluster_down_without_the_profile_removes_nothing(tmp_path: Path) -> None:
-    path, record = recording_minikube(tmp_path, '{"invalid":[],"valid":[]}')
-    result = run_script("cluster-down.sh", path, MINIKUBE_PROFILE="other")
-    assert result.returncode == 0, result.stderr
-    assert "does not exist: nothing to remove" in result.stdout
-    assert not any(call.startswith("delete") for call in record.read_text().splitlines())
+def test_e2e_with_an_unreachable_cluster_stops_with_one_line(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        "clusters: [{name: gone, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: u}}]\nusers: [{name: u}]\n"
+    )
+    result = subprocess.run(
+        [BASH, str(ROOT / "scripts" / "e2e.sh")],
+        env={
+            "PATH": f"{Path(kubectl).parent}:/usr/bin:/bin",
+            "KUBECONFIG": str(kubeconfig),
+            "HOME": str(tmp_path),
+            "PYTHON": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "no live cluster" in line and "'gone'" in line

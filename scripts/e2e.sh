@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# make e2e: checks the deployed function on a live Knative cluster (after `make cluster-up`).
+#
+# 1. the black-box contract suite (tests/contract) against the route;
+# 2. autoscaling: the service at zero pods, a first request that succeeds (its cold start is
+#    reported), a spike load that takes the desired scale above 1 (python -m loadtest, which
+#    writes its timeline and summary), and the return to zero pods after idling.
+# Without a reachable cluster or the Knative Service it stops at once with one line, exit 2.
+#
+# Settings (environment):
+#   KUBE_CONTEXT   kube context        (the minikube profile's, kv-store, if it exists; else current)
+#   NAMESPACE, SERVICE                 (kv-store, kv-store)
+#   FUNCTION_URL   the route           (the Knative Service's status.url; its name must resolve:
+#                  sslip.io with `minikube tunnel`, or an /etc/hosts line for example.com)
+#   E2E_OUT        output folder       (e2e-out: loadtest timeline, summary, e2e.json)
+#   E2E_IDLE_WAIT_SECONDS  how long to wait for zero pods (300)
+#   E2E_LOAD_SECONDS, E2E_USERS        the spike (90 s, 40 users)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-.venv/bin/python}
+NAMESPACE=${NAMESPACE:-kv-store}
+SERVICE=${SERVICE:-kv-store}
+E2E_OUT=${E2E_OUT:-e2e-out}
+E2E_IDLE_WAIT_SECONDS=${E2E_IDLE_WAIT_SECONDS:-300}
+E2E_LOAD_SECONDS=${E2E_LOAD_SECONDS:-90}
+E2E_USERS=${E2E_USERS:-40}
+
+no_cluster() { printf 'e2e: no live cluster: %s\n' "$*" >&2; exit 2; }
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
+
+command -v kubectl >/dev/null 2>&1 || no_cluster "kubectl is not installed (make cluster-up first)"
+if [ -z "${KUBE_CONTEXT:-}" ]; then
+    if kubectl config get-contexts -o name 2>/dev/null | grep -qxF kv-store; then
+        KUBE_CONTEXT=kv-store
+    else
+        KUBE_CONTEXT=$(kubectl config current-context 2>/dev/null) ||
+            no_cluster "no kube context (make cluster-up first)"
+    fi
+fi
+k() { kubectl --context "$KUBE_CONTEXT" --request-timeout=10s "$@"; }
+url=$(k -n "$NAMESPACE" get ksvc "$SERVICE" -o jsonpath='{.status.url}' 2>/dev/null) ||
+    no_cluster "Knative Service $NAMESPACE/$SERVICE not found in context '$KUBE_CONTEXT'"
+case ${FUNCTION_URL:-$url} in
+    *.example.com)
+        [ -n "${FUNCTION_URL:-}" ] || die "the route $url has no DNS name (host-header mode):" \
+            "add '<minikube ip> ${url#*://}' to /etc/hosts and set" \
+            "FUNCTION_URL=http://${url#*://}:<Kourier's http2 node port>"
+        ;;
+esac
+FUNCTION_URL=${FUNCTION_URL:-$url}
+[ -n "$FUNCTION_URL" ] || no_cluster "Knative Service $NAMESPACE/$SERVICE has no URL yet"
+mkdir -p "$E2E_OUT"
+echo "e2e: context $KUBE_CONTEXT, service $NAMESPACE/$SERVICE, route $FUNCTION_URL"
+
+pods() {
+    k -n "$NAMESPACE" get pods -l "serving.knative.dev/service=$SERVICE" --no-headers \
+        --field-selector=status.phase!=Succeeded,status.phase!=Failed 2>/dev/null | wc -l
+}
+
+# Seconds until no pod of the service is left, or a failure after E2E_IDLE_WAIT_SECONDS.
+wait_for_zero() {
+    local waited=0
+    while [ "$(pods)" -ne 0 ]; do
+        [ "$waited" -lt "$E2E_IDLE_WAIT_SECONDS" ] ||
+            die "still $(pods) pod(s) after ${waited}s without requests; scale to zero failed"
+        sleep 5
+        waited=$((waited + 5))
+    done
+    echo "$waited"
+}
+
+step "Contract suite against $FUNCTION_URL"
+FUNCTION_URL=$FUNCTION_URL "$PYTHON" -m pytest tests/contract -q -p no:cacheprovider
+
+step "Waiting for zero pods (Knative scales an idle revision away after about a minute)"
+first_zero=$(wait_for_zero)
+echo "zero pods after ${first_zero}s"
+
+step "First request from zero (cold start)"
+read -r status seconds < <(curl -s -o /dev/null --max-time 60 \
+    -w '%{http_code} %{time_total}\n' "$FUNCTION_URL/health/readiness" || echo "000 0")
+[ "$status" = 200 ] || die "the first request from zero answered $status"
+echo "cold start: HTTP $status in ${seconds}s"
+
+step "Spike load (${E2E_LOAD_SECONDS}s, $E2E_USERS users) with the Knative state recorded"
+"$PYTHON" -m loadtest --url "$FUNCTION_URL" --profile spike --duration "$E2E_LOAD_SECONDS" \
+    --users "$E2E_USERS" --out "$E2E_OUT" \
+    --kube-context "$KUBE_CONTEXT" --namespace "$NAMESPACE" --service "$SERVICE"
+peak=$("$PYTHON" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["knative"]["peak_desired_scale"] or 0)' \
+    "$E2E_OUT/summary.json")
+[ "$peak" -gt 1 ] || die "the desired scale never rose above 1 under load (peak $peak)"
+echo "peak desired scale: $peak"
+
+step "Waiting for the return to zero pods"
+back_to_zero=$(wait_for_zero)
+echo "zero pods again ${back_to_zero}s after the load test ended"
+
+printf '{"route": "%s", "cold_start_seconds": %s, "peak_desired_scale": %s, ' \
+    "$FUNCTION_URL" "$seconds" "$peak" > "$E2E_OUT/e2e.json"
+printf '"zero_pods_after_load_seconds": %s}\n' "$back_to_zero" >> "$E2E_OUT/e2e.json"
+echo "e2e: passed; results in $E2E_OUT/ (e2e.json, summary.json, the timeline)"
