@@ -46,9 +46,9 @@ def test_contract_suite_passes_against_it(func_server: RunningFunction) -> None:
     the README's "The func way"); the probe tests below check what it answers there instead.
     """
     probe_methods = "not (true_allow and health)"
+    command = [sys.executable, "-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider",
-         "-k", probe_methods],  # fmt: skip
+        [*command, "-k", probe_methods],
         cwd=ROOT,
         env={**os.environ, "FUNCTION_URL": func_server.url},
         capture_output=True,
