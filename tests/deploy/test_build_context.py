@@ -29,7 +29,8 @@ def test_the_dockerfile_copies_the_function() -> None:
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    for name in ("Dockerfile", ".dockerignore", "requirements.txt", "pyproject.toml"):
+    runtime_requirements = ("requirements.txt", "requirements-function.txt", "constraints.txt")
+    for name in ("Dockerfile", ".dockerignore", *runtime_requirements, "pyproject.toml"):
         shutil.copy2(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "function", tmp_path / "function")
     return tmp_path

@@ -31,7 +31,7 @@ TUNNEL_IP = "10.98.12.34"
 # What cluster-up.sh reads from the repository.
 PROJECT_FILES = [
     "scripts", "k8s", "function", "func.yaml", "Dockerfile", ".dockerignore",
-    "requirements.txt", "pyproject.toml",
+    "requirements.txt", "requirements-function.txt", "constraints.txt", "pyproject.toml",
 ]  # fmt: skip
 
 

@@ -46,8 +46,11 @@ def test_image_user_is_the_numeric_user_the_manifest_names(
 def test_image_holds_the_runtime_only(image: str) -> None:
     listed = podman("run", "--rm", image, "ls", "-A", "/app")
     assert listed.returncode == 0, listed.stderr
-    assert sorted(listed.stdout.split()) == ["function", "pyproject.toml", "requirements.txt"]
-    # Development packages stay out: only requirements.txt is installed.
+    assert sorted(listed.stdout.split()) == [
+        "constraints.txt", "function", "pyproject.toml", "requirements-function.txt",
+        "requirements.txt",
+    ]  # fmt: skip
+    # Development packages stay out: only requirements.txt (and what it includes) is installed.
     probe = podman("run", "--rm", image, "python", "-c", "import pytest")
     assert probe.returncode != 0
 
