@@ -1,14 +1,7 @@
 """``python -m loadtest``: see ``--help``."""
 
-# Locust runs on gevent: the standard library (socket, ssl, threading) must be patched before
-# anything else imports it, so that the Kubernetes client's calls yield to the load instead of
-# blocking it. Hence this comes first.
-from gevent import monkey
+import sys
 
-monkey.patch_all()
-
-import sys  # noqa: E402
-
-from loadtest.cli import main  # noqa: E402
+from loadtest.cli import main
 
 sys.exit(main())
