@@ -26,8 +26,6 @@ from pathlib import Path
 from loadtest.knative import KnativeState
 
 FAILURE_KINDS = ("timeout", "connection", "other")
-# A Kubernetes sample stands for the seconds after it until a newer one, at most this long.
-KNATIVE_SAMPLE_LIFETIME_S = 3
 
 BASE_COLUMNS = (
     "second",
@@ -313,14 +311,13 @@ class TimelineRecorder:
         return self._row(index, self._seconds[index].knative)
 
     def rows(self) -> list[TimelineRow]:
+        """One row per second; a Knative state holds until the next event changes it."""
         rows: list[TimelineRow] = []
         last_state: KnativeState | None = None
-        last_state_second = -KNATIVE_SAMPLE_LIFETIME_S - 1
         for index, second in enumerate(self._seconds):
             if second.knative is not None:
-                last_state, last_state_second = second.knative, index
-            fresh = index - last_state_second < KNATIVE_SAMPLE_LIFETIME_S
-            rows.append(self._row(index, last_state if fresh else None))
+                last_state = second.knative
+            rows.append(self._row(index, last_state))
         return rows
 
     def all_latencies_ms(self) -> list[float]:

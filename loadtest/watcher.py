@@ -122,6 +122,8 @@ class KnativeWatcher:
                     name = str(metadata.get("name") or "")
                     self._note(kind, event, name, self.cache.apply(kind, event, obj))
             except Exception as error:
+                if self._stopping.is_set():
+                    return
                 self._versions.pop(kind, None)
                 if type(error).__name__ in ("Expired", "WatchExpired"):
                     continue
