@@ -38,7 +38,7 @@ DEFAULT_TARGET = 100.0
 DEFAULT_UTILIZATION = 0.7
 
 ApiObject = Mapping[str, Any]
-KINDS = ("services", "revisions", "podautoscalers", "serverlessservices", "pods")
+KINDS = ("services", "podautoscalers", "revisions", "serverlessservices", "pods")
 
 
 @dataclass(frozen=True)
