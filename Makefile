@@ -44,9 +44,10 @@ bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--r
 # e.g. make loadtest URL=http://kv-store.kv-store.10.98.12.34.sslip.io \
 #        LOADTEST_ARGS="--profile spike --duration 240 --users 40 --kube-context kv-store \
 #                       --namespace kv-store --service kv-store"
-loadtest: $(BIN)/.installed
-	$(BIN)/python -m loadtest --url $(URL) --profile steady --duration 60 --out loadtest-out \
-		$(LOADTEST_ARGS)
+# With no LOADTEST_ARGS: the steady profile for 60 s. A profile file (--profile FILE) runs whole.
+LOADTEST_ARGS ?= --profile steady --duration 60
+loadtest: $(BIN)/.installed ## python -m loadtest against URL into loadtest-out/ (LOADTEST_ARGS)
+	$(BIN)/python -m loadtest --url $(URL) --out loadtest-out $(LOADTEST_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 	scripts/cluster-up.sh

@@ -542,3 +542,24 @@ def test_several_processes_merge_into_one_timeline(served: RunningFunction, tmp_
     # Three users split 2 + 1: never more than three out at once (each process's maximum, added).
     assert all(int(row["in_flight_max"]) <= 3 for row in rows[2:])
     assert "2 process(es)" in result.stdout
+
+
+def test_make_loadtest_runs_a_whole_profile_file(served: RunningFunction, tmp_path: Path) -> None:
+    profile = tmp_path / "short.yaml"
+    profile.write_text("- {duration: 1, rate: 5}\n- {duration: 2, users: 1}\n")
+    out = tmp_path / "out"
+    # -o: the virtual environment counts as made (this run is inside it already).
+    dry = subprocess.run(
+        ["make", "-n", "-o", ".venv/bin/.installed", "loadtest", f"URL={served.url}",
+         f"LOADTEST_ARGS=--profile {profile} --mix count=1 --out {out}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    command = dry.stdout.strip().splitlines()[-1]
+    assert "--duration" not in command
+    result = subprocess.run(
+        command.replace(".venv/bin/python", sys.executable), shell=True, cwd=ROOT,
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    rows, summary = outputs(out, 3)
+    assert_clean(result, summary)
+    assert [row["asked_rate"] for row in rows] == ["5.0", "", ""]
