@@ -279,12 +279,18 @@ def generator_health(rows: Sequence[TimelineRow], processes: int = 1) -> Generat
         host_cpu_busy_seconds=host_busy,
     )
     if health.saturated:
+        machine_busy = host_busy >= max(2, math.ceil(0.1 * len(busy)))
+        why = (
+            "the machine's CPUs were busy, so it waited for a core"
+            if machine_busy and not cpu_saturated
+            else "ask for less load or more --processes"
+        )
         health.notes.append(
             f"the load generator was saturated: CPU at or above "
             f"{GENERATOR_CPU_SATURATED_PERCENT:g} % of a core per process in {cpu_saturated} and "
             f"its event loop {LOOP_LAG_SATURATED_MS:g} ms or more late in {lag_saturated} of "
             f"{len(busy)} busy seconds, so the figures describe the generator as much as the "
-            "function: ask for less load or more --processes"
+            f"function: {why}"
         )
     if busy and host_busy >= max(2, math.ceil(0.1 * len(busy))):
         health.notes.append(

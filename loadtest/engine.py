@@ -43,6 +43,7 @@ PAUSE_AFTER_FAILURE_S = 0.1
 LAG_PROBE_S = 0.02
 # Longest single sleep, so that Ctrl-C is noticed promptly.
 MAX_NAP_S = 0.1
+MIN_NAP_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,13 @@ class Engine:
         step = self.spec.process_count
         index = self.spec.process_index
         dropped = self.result.dropped
-        while index < total and not self.stopping:
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        # A timer callback, not a coroutine that sleeps: one wakeup sends everything due by
+        # then, with no future or task step per wakeup.
+        def send_due() -> None:
+            nonlocal index
             now = time.time()
             due = start + index / rate
             while due <= now and index < total:
@@ -258,8 +265,16 @@ class Engine:
                     self.fire(due)
                 index += step
                 due = start + index / rate
-            if index < total:
-                await asyncio.sleep(min(max(0.0, due - time.time()), MAX_NAP_S))
+            if index >= total or self.stopping:
+                finished.set_result(None)
+                return
+            # The loop's timers tick in whole milliseconds: a shorter wait would return at once
+            # and spin. Latency counts from the due time, so a request sent up to a millisecond
+            # late says so.
+            loop.call_later(min(max(MIN_NAP_S, due - time.time()), MAX_NAP_S), send_due)
+
+        send_due()
+        await finished
 
     async def _user(self, end: float) -> None:
         loop = asyncio.get_running_loop()

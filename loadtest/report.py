@@ -376,7 +376,9 @@ def _stage_line(stage: dict[str, Any]) -> str:
     where = (
         f"stage {stage['index'] + 1} ({stage['start_s']}-{stage['start_s'] + stage['duration_s']} s"
     )
-    if stage.get("rate") is not None:
+    if stage["asked"] is None and not stage.get("users"):
+        return f"{where}, idle): sent {stage['sent']}"
+    if stage["asked"] is not None:
         verdict = "rate reached" if stage["reached"] else f"rate NOT reached: {stage['cause']}"
         return (
             f"{where}, {stage['rate']:g} req/s): asked {stage['asked']}, sent {stage['sent']}, "
