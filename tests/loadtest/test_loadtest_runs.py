@@ -111,6 +111,8 @@ def test_steady_users_hit_counter_agrees(served: RunningFunction, tmp_path: Path
     answered = summary["by_kind"]["count"]["responses"]["200"]
     assert after - before - 1 == answered == summary["requests_answered"]
     assert all(int(row["sent"]) > 0 and row["users"] == "3" for row in rows)
+    # Three users on keep-alive connections: three connections for the whole run.
+    assert 1 <= summary["generator"]["connections_opened"] <= 3
     # Three users: never more than three requests out at once.
     assert {int(row["in_flight_max"]) for row in rows} == {3}
     assert all(0 < float(row["in_flight_mean"]) <= 3 for row in rows)
