@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 from loadtest.engine import Engine, EngineResult, EngineSpec
 from loadtest.mix import RequestMix
 from loadtest.profiles import Profile, Stage
@@ -54,6 +56,19 @@ def test_a_late_send_counts_from_its_due_time(start_function: StartFunction) -> 
     assert len(late) >= 5
     assert all(latency >= wait and latency - service >= 0.2 for wait, latency, service in late)
     assert all(status == 200 for status in result.status)
+    assert_in_flight_matches_the_requests(result)
+
+
+def assert_in_flight_matches_the_requests(result: EngineResult) -> None:
+    """The per-second mean equals the requests' own [sent, end) intervals, second by second."""
+    t0 = result.started_at
+    for second, mean in enumerate(result.in_flight_mean):
+        start, stop = t0 + second, t0 + second + 1
+        area = sum(
+            max(0.0, min(end, stop) - max(sent, start))
+            for sent, end in zip(result.sent, result.end, strict=True)
+        )
+        assert mean == pytest.approx(area, abs=1e-6)
 
 
 def test_the_in_flight_cap_drops_and_counts() -> None:
@@ -73,3 +88,4 @@ def test_the_in_flight_cap_drops_and_counts() -> None:
     assert result.unfinished == 0
     # Keep-alive: never more connections than requests out at once.
     assert result.connections_opened <= 5
+    assert_in_flight_matches_the_requests(result)
