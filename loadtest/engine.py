@@ -208,9 +208,12 @@ class Engine:
         path = self._resource_path()
         return 2, self._put(path), path
 
-    def fire(self, due: float, waiter: asyncio.Future[int] | None = None) -> None:
+    def fire(
+        self, due: float, waiter: asyncio.Future[int] | None = None, sent: float | None = None
+    ) -> None:
+        """Send one request; ``sent`` is the moment it is counted as sent (default: now)."""
         kind, payload, written = self._next_request()
-        sent = time.time()
+        sent = time.time() if sent is None else sent
         self.gauge.change(sent, 1)
         self.sent_per_second[min(max(int(sent - self.started_at), 0), self.duration - 1)] += 1
         self.idle.clear()
@@ -278,9 +281,14 @@ class Engine:
 
     async def _user(self, end: float) -> None:
         loop = asyncio.get_running_loop()
-        while not self.stopping and time.time() < end:
+        while not self.stopping:
+            # One reading of the clock decides and stamps the send: a request let through
+            # before the stage's end is counted in the stage, never in the second after it.
+            now = time.time()
+            if now >= end:
+                return
             waiter: asyncio.Future[int] = loop.create_future()
-            self.fire(time.time(), waiter)
+            self.fire(now, waiter, now)
             status = await waiter
             if status == 0:
                 await asyncio.sleep(PAUSE_AFTER_FAILURE_S)
