@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -97,15 +98,35 @@ def _in_children(
         pipe.recv()
     started_at = time.time() + CHILD_START_MARGIN_S
     on_start(started_at)
-    for pipe in pipes:
-        pipe.send(started_at)
+
+    def forward(signum: int, _: object) -> None:
+        # Ctrl-C in a terminal reaches the children too; a signal sent to this process alone
+        # is passed on, so that they stop and send what they recorded.
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        for pipe in pipes:
+            pipe.send(started_at)
+        results = _collect(pipes, live)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for process in processes:
+        process.join(5)
+    if len(results) != count:
+        raise RuntimeError(f"{count - len(results)} generator process(es) ended without a result")
+    return started_at, [results[index] for index in sorted(results)]
+
+
+def _collect(
+    pipes: list[multiprocessing.connection.Connection], live: Callable[[LiveSecond], None]
+) -> dict[int, EngineResult]:
     results: dict[int, EngineResult] = {}
     waiting = list(pipes)
     while waiting:
-        try:
-            ready = multiprocessing.connection.wait(waiting)
-        except KeyboardInterrupt:
-            continue  # the children got the signal too: they stop and send what they have
+        ready = multiprocessing.connection.wait(waiting)
         for pipe in pipes:
             if pipe not in ready or pipe not in waiting:
                 continue
@@ -119,11 +140,7 @@ def _in_children(
             else:
                 results[payload.process_index] = payload
                 waiting.remove(pipe)
-    for process in processes:
-        process.join(5)
-    if len(results) != count:
-        raise RuntimeError(f"{count - len(results)} generator process(es) ended without a result")
-    return started_at, [results[index] for index in sorted(results)]
+    return results
 
 
 class _LiveMerger:

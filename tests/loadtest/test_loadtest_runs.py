@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import signal
 import socketserver
 import subprocess
 import sys
@@ -565,3 +566,27 @@ def test_make_loadtest_runs_a_whole_profile_file(served: RunningFunction, tmp_pa
     rows, summary = outputs(out, 3)
     assert_clean(result, summary)
     assert [row["asked_rate"] for row in rows] == ["5.0", "", ""]
+
+
+def test_ctrl_c_stops_every_process_and_writes_what_was_recorded(
+    served: RunningFunction, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "--url", served.url, "--duration", "60", "--users",
+         "2", "--processes", "2", "--mix", "count=1", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    # The first progress line (every 5 s when not on a terminal) says the run is going.
+    while not process.stdout.readline().startswith("["):
+        pass
+    process.send_signal(signal.SIGINT)  # to this process only: it passes the signal on
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    assert process.returncode == 130, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    assert 5 <= summary["duration_s"] < 60
+    assert summary["requests_sent"] == summary["requests_answered"] > 0
+    assert summary["requests_unfinished"] == 0
+    assert "(interrupted)" in stdout
