@@ -302,7 +302,10 @@ def execute(args: argparse.Namespace) -> int:
     if knative is not None:
         write_events(knative[1].events, record.started_at, out_dir / "knative-events.csv")
     title = f"{profile.name} profile against {args.url}, {summary['started_at'][:19]}Z"
-    drew_pods = plot.draw(record.rows, out_dir / "timeline.png", title, profile)
+    changes = (
+        [(at - record.started_at, state) for at, state in knative[1].states] if knative else None
+    )
+    drew_pods = plot.draw(record.rows, out_dir / "timeline.png", title, profile, changes)
     print(report.summary_text(summary, out_dir, drew_pods), flush=True)
     if record.interrupted:
         return EXIT_INTERRUPTED

@@ -5,8 +5,8 @@
    requests were out and none came back are shaded as stalls, so a stall is never a blank
 3. requests in flight (mean and the second's maximum) against the autoscaler's line, target x
    utilization x ready pods (with Knative state)
-4. pods (with Knative state): desired, ready, pending, terminating, one line each; a thin band
-   under them while the activator is in the request path
+4. pods (with Knative state): desired, ready, pending, terminating, one line each, drawn at the
+   watch events' own times; a thin band under them while the activator is in the request path
 
 Legends sit to the right of the panels, outside the data.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -23,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
+from loadtest.knative import KnativeState
 from loadtest.profiles import Profile
 from loadtest.timeline import TimelineRow
 
@@ -122,42 +124,57 @@ def _latency_panel(axes: Axes, rows: Sequence[TimelineRow]) -> None:
     _legend(axes, handles, labels)
 
 
-def _in_flight_panel(axes: Axes, rows: Sequence[TimelineRow]) -> None:
+def _in_flight_panel(
+    axes: Axes, rows: Sequence[TimelineRow], changes: Sequence[tuple[float, KnativeState]]
+) -> None:
     x = [row.second for row in rows]
     _steps(axes, x, [row.in_flight_max for row in rows], color=COLORS["in_flight"], lw=0.8,
            alpha=0.4, label="in flight, max in the second")  # fmt: skip
     _steps(axes, x, [row.in_flight_mean for row in rows], color=COLORS["in_flight"],
            label="in flight, mean")  # fmt: skip
-    if any(row.target_in_flight is not None for row in rows):
-        _steps(axes, x, [row.target_in_flight for row in rows], color=COLORS["target"], ls="--",
-               label="autoscaler's line: target x utilization x ready pods")  # fmt: skip
+    if any(state.target_per_pod is not None for _, state in changes):
+        # At the watch events' own times, like the pods it counts.
+        times = [at for at, _ in changes] + [float(len(rows))]
+        line = [
+            math.nan if state.target_per_pod is None else state.target_per_pod * state.pods_ready
+            for _, state in changes
+        ]
+        axes.step(times, [*line, line[-1]], where="post", color=COLORS["target"], ls="--",
+                  label="autoscaler's line: target x utilization x ready pods")  # fmt: skip
     axes.set_ylabel("requests in flight")
     axes.set_ylim(bottom=0)
     axes.yaxis.set_major_formatter(PLAIN)
     _legend(axes)
 
 
-def _pods_panel(axes: Axes, rows: Sequence[TimelineRow]) -> None:
-    x = [row.second for row in rows]
+def _pods_panel(axes: Axes, changes: Sequence[tuple[float, KnativeState]], end: float) -> None:
+    """Pods as the watch events left them, at the events' own times (not per second)."""
+    times = [at for at, _ in changes] + [end]
 
-    def field(name: str) -> list[float | None]:
-        return [getattr(row.knative, name) if row.knative else None for row in rows]
+    def field(name: str) -> list[float]:
+        values = [float(getattr(state, name) if getattr(state, name) is not None else math.nan)
+                  for _, state in changes]  # fmt: skip
+        return [*values, values[-1]]
 
-    _steps(axes, x, field("desired_scale"), color=COLORS["desired"], ls="--", label="desired")
-    _steps(axes, x, field("pods_ready"), color=COLORS["ready"], lw=2, label="ready")
-    _steps(axes, x, field("pods_pending"), color=COLORS["pending"], label="pending")
-    _steps(axes, x, field("pods_terminating"), color=COLORS["terminating"], ls=":",
-           label="terminating")  # fmt: skip
-    counts = [
-        value
-        for name in ("desired_scale", "pods_ready", "pods_pending", "pods_terminating")
-        for value in field(name)
-        if value is not None
-    ]
-    top = max(counts or [1]) + 1
+    series: tuple[tuple[str, str, dict[str, Any]], ...] = (
+        ("desired_scale", "desired", {"ls": "--"}),
+        ("pods_ready", "ready", {"lw": 2}),
+        ("pods_pending", "pending", {}),
+        ("pods_terminating", "terminating", {"ls": ":"}),
+    )
+    counts: list[float] = []
+    for name, label, style in series:
+        values = field(name)
+        counts.extend(v for v in values if not math.isnan(v))
+        axes.step(times, values, where="post", color=COLORS[label], label=label, **style)
+    top = max(counts or [1.0]) + 1
     # The activator band lies below zero pods, apart from the lines.
     axes.set_ylim(-0.12 * top, top)
-    spans = [(row.second, 1) for row in rows if row.knative and row.knative.activator_in_path]
+    spans = [
+        (at, following - at)
+        for (at, state), following in zip(changes, times[1:], strict=True)
+        if state.activator_in_path and following > at
+    ]
     if spans:
         axes.broken_barh(spans, (-0.1 * top, 0.06 * top), color=COLORS["activator"],
                          label=ACTIVATOR_LABEL)  # fmt: skip
@@ -166,6 +183,11 @@ def _pods_panel(axes: Axes, rows: Sequence[TimelineRow]) -> None:
     axes.set_yticks([tick for tick in axes.get_yticks() if 0 <= tick <= top])
     axes.yaxis.set_major_formatter(PLAIN)
     _legend(axes)
+
+
+def _changes_of(rows: Sequence[TimelineRow]) -> list[tuple[float, KnativeState]]:
+    """Per-second states, for a timeline without its events: one change per second."""
+    return [(float(row.second), row.knative) for row in rows if row.knative is not None]
 
 
 def _stage_marks(panels: Sequence[Axes], profile: Profile | None) -> None:
@@ -191,16 +213,26 @@ def _stage_marks(panels: Sequence[Axes], profile: Profile | None) -> None:
         start += stage.duration_s
 
 
-def figure(rows: Sequence[TimelineRow], title: str, profile: Profile | None = None) -> Figure:
+def figure(
+    rows: Sequence[TimelineRow],
+    title: str,
+    profile: Profile | None = None,
+    changes: Sequence[tuple[float, KnativeState]] | None = None,
+) -> Figure:
+    """``changes``: (seconds since the start, state) from the watch events; else the rows'."""
     with_pods = any(row.knative is not None for row in rows)
     panels = 4 if with_pods else 3
     result = Figure(figsize=(13, 2.5 * panels + 0.8), layout="constrained")
     axes = list(result.subplots(panels, 1, sharex=True))
     _load_panel(axes[0], rows)
     _latency_panel(axes[1], rows)
-    _in_flight_panel(axes[2], rows)
+    pods = [c for c in (changes or []) if c[0] < len(rows)] or _changes_of(rows)
+    # The state the run began with (the last one before it) holds from its start.
+    before = [state for at, state in pods if at <= 0]
+    pods = ([(0.0, before[-1])] if before else []) + [c for c in pods if c[0] > 0]
+    _in_flight_panel(axes[2], rows, pods)
     if with_pods:
-        _pods_panel(axes[3], rows)
+        _pods_panel(axes[3], pods, float(len(rows)))
     _stage_marks(axes, profile)
     for panel in axes:
         panel.grid(True, alpha=0.3)
@@ -212,9 +244,13 @@ def figure(rows: Sequence[TimelineRow], title: str, profile: Profile | None = No
 
 
 def draw(
-    rows: Sequence[TimelineRow], path: Path, title: str, profile: Profile | None = None
+    rows: Sequence[TimelineRow],
+    path: Path,
+    title: str,
+    profile: Profile | None = None,
+    changes: Sequence[tuple[float, KnativeState]] | None = None,
 ) -> bool:
     """Writes the PNG; returns whether it has the pod panel (only when Knative was read)."""
-    drawn = figure(rows, title, profile)
+    drawn = figure(rows, title, profile, changes)
     drawn.savefig(path, dpi=100)
     return len(drawn.axes) == 4

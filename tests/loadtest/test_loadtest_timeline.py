@@ -212,3 +212,24 @@ def test_picture_without_knative_has_three_panels(tmp_path: Path) -> None:
     assert len(figure.axes) == 3
     assert "autoscaler's line" not in " ".join(labels(figure.axes[2]))
     assert plot.draw(plain, tmp_path / "p.png", "t") is False
+
+
+def test_pods_and_the_autoscalers_line_follow_the_watch_events_times() -> None:
+    rows = picture_rows()
+    changes = [
+        (-2.0, pods(0, desired=0)),  # listed before the run: holds from its start
+        (2.25, pods(0, 1, desired=1)),
+        (3.5, pods(1, desired=1, activator=False)),
+        (6.75, pods(0, desired=0)),
+    ]
+    figure = plot.figure(rows, "events", None, changes)
+    _, _, in_flight, pod_panel = figure.axes
+    ready = next(line for line in pod_panel.get_lines() if line.get_label() == "ready")
+    assert list(ready.get_xdata()) == [0.0, 2.25, 3.5, 6.75, 8.0]
+    assert list(ready.get_ydata()) == [0, 0, 1, 0, 0]
+    (band,) = [c for c in pod_panel.collections if c.get_label() == plot.ACTIVATOR_LABEL]
+    spans = sorted((p.vertices[:, 0].min(), p.vertices[:, 0].max()) for p in band.get_paths())
+    assert spans == [(0.0, 2.25), (2.25, 3.5), (6.75, 8.0)]
+    line = next(ln for ln in in_flight.get_lines() if ln.get_label().startswith("autoscaler"))
+    assert list(line.get_xdata()) == [0.0, 2.25, 3.5, 6.75, 8.0]
+    assert list(line.get_ydata()) == [0, 0, 7, 0, 0]
