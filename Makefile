@@ -65,13 +65,10 @@ bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--r
 # e.g. make loadtest URL=http://kv-store.kv-store.10.98.12.34.sslip.io \
 #        LOADTEST_ARGS="--profile spike --duration 240 --users 40 --kube-context kv-store \
 #                       --namespace kv-store --service kv-store"
-# The profile's own length unless LOADTEST_DURATION is set (a stage file gives its total).
-LOADTEST_PROFILE ?= steady
-LOADTEST_DURATION ?=
-loadtest: $(BIN)/.installed
-	$(BIN)/python -m loadtest --url $(URL) --profile $(LOADTEST_PROFILE) \
-		$(if $(LOADTEST_DURATION),--duration $(LOADTEST_DURATION)) --out loadtest-out \
-		$(LOADTEST_ARGS)
+# With no LOADTEST_ARGS: the steady profile for 60 s. A profile file (--profile FILE) runs whole.
+LOADTEST_ARGS ?= --profile steady --duration 60
+loadtest: $(BIN)/.installed ## python -m loadtest against URL into loadtest-out/ (LOADTEST_ARGS)
+	$(BIN)/python -m loadtest --url $(URL) --out loadtest-out $(LOADTEST_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 	scripts/cluster-up.sh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import socket
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from loadtest.errors import EXIT_INTERRUPTED, LoadTestError, TargetUnreachable, UsageError
-from loadtest.knative import KnativeReader, KnativeState
+from loadtest.knative import KnativeState
 from loadtest.mix import DEFAULT_MIX, RequestMix
 from loadtest.profiles import (
     BUILT_IN_PROFILES,
@@ -23,8 +24,10 @@ from loadtest.profiles import (
     Profile,
     resolve,
 )
-from loadtest.record import KnativeWatch, RunSettings
+from loadtest.record import RunSettings
 from loadtest.report import KubeTarget
+from loadtest.thresholds import EXIT_THRESHOLDS, Thresholds, violations
+from loadtest.watcher import KnativeWatcher
 
 CONNECT_CHECK_TIMEOUT_S = 5.0
 
@@ -36,7 +39,10 @@ profiles:
            scale-to-zero when --duration is 240 or more)
   FILE     a JSON/YAML list of stages: [{duration: 30, users: 10}, {duration: 60, rate: 50}, ...]
 
-outputs in --out: timeline.csv (one row per second), timeline.png, summary.json
+outputs in --out: timeline.csv (one row per second), timeline.png, summary.json,
+  histograms.json (HDR histograms), knative-events.csv (with --service)
+
+exit codes: 0 done, 1 failure, 2 usage, 3 a threshold broken, 130 interrupted
 
 examples:
   python -m loadtest --url http://127.0.0.1:8080 --profile step --duration 40 --users 20
@@ -64,6 +70,20 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} must be above 0")
     return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
+
+
+def default_processes() -> int:
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +133,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="peak requests per second in total, whatever the answer time",
     )
-    kube = parser.add_argument_group("Knative state (read once a second from Kubernetes)")
+    parser.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="rate mode: at most N requests out at once; requests due beyond it are dropped "
+        "and counted (default 1000)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=default_processes(),
+        metavar="N",
+        help=f"generator processes, one core each (default {default_processes()}: "
+        "the cores this machine has, less one for the rest)",
+    )
+    limits = parser.add_argument_group("thresholds (each one broken prints a line; exit code 3)")
+    limits.add_argument(
+        "--max-error-rate",
+        type=_fraction,
+        metavar="F",
+        help="largest share of failed requests, 0-1 (e.g. 0.01)",
+    )
+    limits.add_argument("--max-p95-ms", type=_positive_float, metavar="MS")
+    limits.add_argument("--max-p99-ms", type=_positive_float, metavar="MS")
+    limits.add_argument(
+        "--require-rate",
+        action="store_true",
+        help="every rate stage must keep its rate (nothing dropped or late)",
+    )
+    kube = parser.add_argument_group("Knative state (watched in Kubernetes)")
     kube.add_argument("--kube-context", metavar="CTX", help="kubeconfig context (default: current)")
     kube.add_argument("--namespace", metavar="NS", help="namespace (default: the context's)")
     kube.add_argument("--service", metavar="NAME", help="the Knative service behind --url")
@@ -181,7 +231,7 @@ def _level(args: argparse.Namespace) -> Level | None:
 
 def _connect_knative(
     args: argparse.Namespace,
-) -> tuple[KubeTarget, KnativeWatch, KnativeState] | None:
+) -> tuple[KubeTarget, KnativeWatcher, KnativeState] | None:
     if not (args.kube_context or args.namespace or args.service):
         return None
     if not args.service:
@@ -190,11 +240,9 @@ def _connect_knative(
 
     source, context_namespace = connect(args.kube_context)
     target = KubeTarget(args.kube_context, args.namespace or context_namespace, args.service)
-    reader = KnativeReader(source, target.namespace, target.service)
-    initial = reader.check()
-    watch = KnativeWatch(reader)
-    watch.note(initial)
-    return target, watch, initial
+    watcher = KnativeWatcher(source, target.namespace, target.service)
+    initial = watcher.check()
+    return target, watcher, initial
 
 
 def _run_prefix() -> str:
@@ -218,10 +266,10 @@ def execute(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot create --out {out_dir}: {error.strerror}") from None
 
-    # Imported only now: Locust and matplotlib are slow to import, and Locust needs the
-    # gevent-patched standard library that ``python -m loadtest`` sets up first.
-    from loadtest import plot, report, runner
+    # Imported only now: matplotlib and the HDR histograms are slow to import.
+    from loadtest import histograms, plot, report, runner
     from loadtest.timeline import write_csv
+    from loadtest.watcher import write_events
 
     settings = RunSettings(
         url=args.url,
@@ -231,8 +279,13 @@ def execute(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         resource_count=args.resources,
         host_header=args.host_header,
+        max_in_flight=args.max_in_flight,
+        processes=args.processes,
     )
-    print(f"loadtest: {_describe(profile)}; mix {mix}; {args.url}", flush=True)
+    print(
+        f"loadtest: {_describe(profile)}; mix {mix}; {args.url}; {args.processes} process(es)",
+        flush=True,
+    )
     if knative is not None:
         target, _, initial = knative
         print(
@@ -240,19 +293,29 @@ def execute(args: argparse.Namespace) -> int:
             f"(revision {initial.revision or 'none yet'}, {initial.pods_ready} ready pod(s))",
             flush=True,
         )
-    record = runner.run(
-        settings,
-        watch=knative[1] if knative else None,
-        initial_state=knative[2] if knative else None,
-        progress=report.Progress(),
-    )
-    summary = report.build_summary(record, knative[0] if knative else None)
+    record = runner.run(settings, knative[1] if knative else None, report.Progress())
+    requests = report.requests_of(record)
+    summary = report.build_summary(record, knative[0] if knative else None, requests)
     write_csv(record.rows, out_dir / "timeline.csv")
     report.write_summary(summary, out_dir / "summary.json")
+    histograms.write(histograms.build(requests), out_dir / "histograms.json")
+    if knative is not None:
+        write_events(knative[1].events, record.started_at, out_dir / "knative-events.csv")
     title = f"{profile.name} profile against {args.url}, {summary['started_at'][:19]}Z"
-    drew_pods = plot.draw(record.rows, out_dir / "timeline.png", title)
+    changes = (
+        [(at - record.started_at, state) for at, state in knative[1].states] if knative else None
+    )
+    drew_pods = plot.draw(record.rows, out_dir / "timeline.png", title, profile, changes)
     print(report.summary_text(summary, out_dir, drew_pods), flush=True)
-    return EXIT_INTERRUPTED if record.interrupted else 0
+    if record.interrupted:
+        return EXIT_INTERRUPTED
+    broken = violations(
+        Thresholds(args.max_error_rate, args.max_p95_ms, args.max_p99_ms, args.require_rate),
+        summary,
+    )
+    for line in broken:
+        print(f"loadtest: {line}", file=sys.stderr, flush=True)
+    return EXIT_THRESHOLDS if broken else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

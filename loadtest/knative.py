@@ -1,45 +1,44 @@
-"""Reads the Knative state of one service: the scale its autoscaler wants, its pods, the activator.
+"""The Knative state of one service, kept current from watch events on Knative's own objects.
 
-Where each number comes from (Knative Serving's own objects, all named after the revision):
+Where each number comes from (all objects carry the label serving.knative.dev/service=<name>):
   Service (serving.knative.dev/v1)          which revision is current (traffic, else latest)
   PodAutoscaler (autoscaling.internal...)   status.desiredScale (-1 until metrics exist) and
-                                            status.actualScale (ready pods)
-  Pods with serving.knative.dev/revision=R  ready, pending (not ready yet), terminating
-  ServerlessService (networking.internal...) spec.mode: Proxy = the activator is in the path,
-                                            Serve = requests go straight to the pods
+                                            status.actualScale (ready pods); the per-pod target
+  Revision (serving.knative.dev/v1)         status.desiredReplicas/actualReplicas, used where the
+                                            PodAutoscaler has no status yet
+  Pods of the revision                      scheduled, ready, pending (not ready), terminating
+  ServerlessService (networking.internal...) the activator in the path: its condition
+                                            ActivatorEndpointsPopulated (True while requests go
+                                            through the activator, which Knative forces while no
+                                            pod is ready); spec.mode (Proxy/Serve) is only the
+                                            mode asked for, kept beside it
 
-The API calls go through a ``KnativeSource``; ``kube_source.KubernetesSource`` is the real one.
+``KnativeCache`` holds the objects as the API last showed them; every change gives a new
+``KnativeState``, stamped with the time the event arrived (to the millisecond).
 Every field may be missing while Knative is still creating things, so each reading is optional.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from loadtest.errors import KubernetesError
-
+SERVICE_LABEL = "serving.knative.dev/service"
 REVISION_LABEL = "serving.knative.dev/revision"
 PROXY_MODE = "Proxy"
+ACTIVATOR_CONDITION = "ActivatorEndpointsPopulated"
+TARGET_ANNOTATION = "autoscaling.knative.dev/target"
+UTILIZATION_ANNOTATION = "autoscaling.knative.dev/target-utilization-percentage"
+METRIC_ANNOTATION = "autoscaling.knative.dev/metric"
+# Knative's defaults (config-autoscaler): container-concurrency-target-default and
+# container-concurrency-target-percentage.
+DEFAULT_TARGET = 100.0
+DEFAULT_UTILIZATION = 0.7
 
 ApiObject = Mapping[str, Any]
-
-
-class KnativeSource(Protocol):
-    """The Kubernetes API calls the reader needs; each returns API JSON as dicts.
-
-    ``get_*`` return None when the object does not exist (yet). Other failures raise
-    ``KubernetesError`` with a one-line explanation.
-    """
-
-    def get_service(self, namespace: str, name: str) -> ApiObject | None: ...
-
-    def get_pod_autoscaler(self, namespace: str, name: str) -> ApiObject | None: ...
-
-    def get_serverless_service(self, namespace: str, name: str) -> ApiObject | None: ...
-
-    def list_pods(self, namespace: str, label_selector: str) -> Sequence[ApiObject]: ...
+KINDS = ("services", "podautoscalers", "revisions", "serverlessservices", "pods")
 
 
 @dataclass(frozen=True)
@@ -51,9 +50,15 @@ class KnativeState:
     pods_pending: int = 0
     pods_terminating: int = 0
     sks_mode: str | None = None
+    activator_endpoints: bool | None = None
+    target_per_pod: float | None = None
+    pods_scheduled: int = 0
 
     @property
     def activator_in_path(self) -> bool | None:
+        """The effective state: the SKS condition when known, else the mode asked for."""
+        if self.activator_endpoints is not None:
+            return self.activator_endpoints
         return None if self.sks_mode is None else self.sks_mode == PROXY_MODE
 
     @property
@@ -64,6 +69,10 @@ class KnativeState:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _name(obj: ApiObject) -> str:
+    return str(_mapping(obj.get("metadata")).get("name") or "")
 
 
 def current_revision(service: ApiObject) -> str | None:
@@ -99,14 +108,22 @@ def pod_autoscaler_scale(pod_autoscaler: ApiObject | None) -> tuple[int | None, 
     return _scale(status, "desiredScale"), _scale(status, "actualScale")
 
 
-def _is_ready(pod: ApiObject) -> bool:
-    for condition in _mapping(pod.get("status")).get("conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
+def revision_scale(revision: ApiObject | None) -> tuple[int | None, int | None]:
+    """(desired, actual) from a Revision's status.desiredReplicas/actualReplicas."""
+    if revision is None:
+        return None, None
+    status = _mapping(revision.get("status"))
+    return _scale(status, "desiredReplicas"), _scale(status, "actualReplicas")
 
 
-def count_pods(pods: Sequence[ApiObject]) -> tuple[int, int, int]:
+def _condition(obj: ApiObject, kind: str) -> str | None:
+    for condition in _mapping(obj.get("status")).get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return str(condition.get("status"))
+    return None
+
+
+def count_pods(pods: Iterable[ApiObject]) -> tuple[int, int, int]:
     """(ready, pending, terminating), counted the way Knative's autoscaler counts them.
 
     Pending means created but not ready yet: phase Pending, or Running without Ready=True.
@@ -120,11 +137,22 @@ def count_pods(pods: Sequence[ApiObject]) -> tuple[int, int, int]:
         elif phase == "Running":
             if _mapping(pod.get("metadata")).get("deletionTimestamp"):
                 terminating += 1
-            elif _is_ready(pod):
+            elif _condition(pod, "Ready") == "True":
                 ready += 1
             else:
                 pending += 1
     return ready, pending, terminating
+
+
+def count_scheduled(pods: Iterable[ApiObject]) -> int:
+    """Pods placed on a node (PodScheduled=True) and not leaving."""
+    return sum(
+        1
+        for pod in pods
+        if _condition(pod, "PodScheduled") == "True"
+        and not _mapping(pod.get("metadata")).get("deletionTimestamp")
+        and _mapping(pod.get("status")).get("phase") in ("Pending", "Running")
+    )
 
 
 def serverless_service_mode(serverless_service: ApiObject | None) -> str | None:
@@ -134,34 +162,103 @@ def serverless_service_mode(serverless_service: ApiObject | None) -> str | None:
     return str(mode) if mode else None
 
 
-class KnativeReader:
-    """Reads ``KnativeState`` of one Knative service, one API round per ``read()``."""
+def activator_endpoints(serverless_service: ApiObject | None) -> bool | None:
+    """Whether the activator's endpoints serve the revision, from the SKS condition."""
+    if serverless_service is None:
+        return None
+    status = _condition(serverless_service, ACTIVATOR_CONDITION)
+    return None if status not in ("True", "False") else status == "True"
 
-    def __init__(self, source: KnativeSource, namespace: str, service: str) -> None:
-        self.source = source
-        self.namespace = namespace
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def target_per_pod(pod_autoscaler: ApiObject | None, revision: ApiObject | None) -> float | None:
+    """Requests in flight per pod the autoscaler aims at: target x utilization (concurrency).
+
+    The target is the ``target`` annotation (capped by containerConcurrency when that is set),
+    else containerConcurrency, else Knative's default 100; utilization is the annotation's
+    percentage, else 70 %. None for the rps metric, whose target is not a concurrency.
+    """
+    source = pod_autoscaler or revision
+    if source is None:
+        return None
+    annotations = _mapping(_mapping(source.get("metadata")).get("annotations"))
+    if annotations.get(METRIC_ANNOTATION, "concurrency") != "concurrency":
+        return None
+    concurrency = _float(_mapping((revision or {}).get("spec")).get("containerConcurrency")) or 0
+    target = _float(annotations.get(TARGET_ANNOTATION))
+    if target is None:
+        target = concurrency if concurrency > 0 else DEFAULT_TARGET
+    elif concurrency > 0:
+        target = min(target, concurrency)
+    percent = _float(annotations.get(UTILIZATION_ANNOTATION))
+    utilization = percent / 100 if percent is not None else DEFAULT_UTILIZATION
+    return target * utilization
+
+
+class KnativeCache:
+    """The objects of one Knative service as the API last showed them; safe across threads."""
+
+    def __init__(self, service: str) -> None:
         self.service = service
+        self._objects: dict[str, dict[str, ApiObject]] = {kind: {} for kind in KINDS}
+        self._lock = threading.Lock()
 
-    def _service_object(self) -> ApiObject:
-        found = self.source.get_service(self.namespace, self.service)
-        if found is None:
-            raise KubernetesError(
-                f"Knative service {self.service!r} not found in namespace {self.namespace!r}: "
-                f"check the name with `kubectl get ksvc -n {self.namespace}`"
-            )
-        return found
+    def replace(self, kind: str, items: Iterable[ApiObject]) -> KnativeState:
+        """A fresh list of ``kind``: everything known of that kind is replaced."""
+        with self._lock:
+            self._objects[kind] = {_name(item): item for item in items}
+            return self._state()
 
-    def check(self) -> KnativeState:
-        """One read before the run, so that a wrong name or missing access stops it early."""
-        return self.read()
+    def apply(self, kind: str, event: str, obj: ApiObject) -> KnativeState:
+        """One watch event: ADDED, MODIFIED or DELETED."""
+        with self._lock:
+            if event == "DELETED":
+                self._objects[kind].pop(_name(obj), None)
+            else:
+                self._objects[kind][_name(obj)] = obj
+            return self._state()
 
-    def read(self) -> KnativeState:
-        revision = current_revision(self._service_object())
-        if revision is None:
+    def state(self) -> KnativeState:
+        with self._lock:
+            return self._state()
+
+    def has_service(self) -> bool:
+        with self._lock:
+            return self.service in self._objects["services"]
+
+    def _state(self) -> KnativeState:
+        service = self._objects["services"].get(self.service)
+        revision_name = current_revision(service) if service is not None else None
+        if revision_name is None:
             return KnativeState()
-        pod_autoscaler = self.source.get_pod_autoscaler(self.namespace, revision)
+        pod_autoscaler = self._objects["podautoscalers"].get(revision_name)
+        revision = self._objects["revisions"].get(revision_name)
         desired, actual = pod_autoscaler_scale(pod_autoscaler)
-        pods = self.source.list_pods(self.namespace, f"{REVISION_LABEL}={revision}")
+        if desired is None and actual is None:
+            desired, actual = revision_scale(revision)
+        pods = [
+            pod
+            for pod in self._objects["pods"].values()
+            if _mapping(_mapping(pod.get("metadata")).get("labels")).get(REVISION_LABEL)
+            == revision_name
+        ]
         ready, pending, terminating = count_pods(pods)
-        mode = serverless_service_mode(self.source.get_serverless_service(self.namespace, revision))
-        return KnativeState(revision, desired, actual, ready, pending, terminating, mode)
+        sks = self._objects["serverlessservices"].get(revision_name)
+        return KnativeState(
+            revision=revision_name,
+            desired_scale=desired,
+            actual_scale=actual,
+            pods_ready=ready,
+            pods_pending=pending,
+            pods_terminating=terminating,
+            sks_mode=serverless_service_mode(sks),
+            activator_endpoints=activator_endpoints(sks),
+            target_per_pod=target_per_pod(pod_autoscaler, revision),
+            pods_scheduled=count_scheduled(pods),
+        )

@@ -1,20 +1,21 @@
 """The real ``KnativeSource``: the official Kubernetes client with the user's kubeconfig.
 
-Failures become ``KubernetesError`` with one line that says what happened and what to do. Under
-Locust the client's sockets are gevent's (the standard library is patched before it is imported),
-so a poll in a greenlet waits without blocking the load.
+Failures become ``KubernetesError`` with one line that says what happened and what to do. The
+watches run in threads of the main process, beside the load, which runs on an asyncio loop
+(or in other processes).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -42,6 +43,19 @@ POD_AUTOSCALERS = CustomResource("autoscaling.internal.knative.dev", "v1alpha1",
 SERVERLESS_SERVICES = CustomResource(
     "networking.internal.knative.dev", "v1alpha1", "serverlessservices"
 )
+REVISIONS = CustomResource("serving.knative.dev", "v1", "revisions")
+RESOURCES = {
+    "services": SERVICES,
+    "revisions": REVISIONS,
+    "podautoscalers": POD_AUTOSCALERS,
+    "serverlessservices": SERVERLESS_SERVICES,
+}
+# A watch asks the server to end it after this long; it is then opened again.
+WATCH_SECONDS = 300
+
+
+class WatchExpired(Exception):
+    """410 Gone: the resourceVersion is too old to watch from; list again."""
 
 
 def explain_config_error(error: ConfigException, context: str | None) -> KubernetesError:
@@ -57,20 +71,6 @@ def explain_config_error(error: ConfigException, context: str | None) -> Kuberne
             "list them with `kubectl config get-contexts`"
         )
     return KubernetesError(f"cannot use the kubeconfig: {text.splitlines()[0]}")
-
-
-def _is_missing_object(error: ApiException) -> bool:
-    """True for "this object does not exist"; False for "this API does not exist here".
-
-    A missing object comes back as a Status with the object's name in details; an API the
-    cluster does not serve (Knative not installed) comes back as a plain "404 page not found".
-    """
-    try:
-        body = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        return False
-    details = body.get("details") if isinstance(body, dict) else None
-    return bool(body.get("kind") == "Status" and isinstance(details, dict) and details.get("name"))
 
 
 def explain_api_error(
@@ -109,7 +109,8 @@ def explain_api_error(
 
 
 class KubernetesSource:
-    """``KnativeSource`` over the Kubernetes REST API."""
+    """Lists (``resourceVersion=0``: served from the API server's cache, not a read from etcd)
+    and watches of the objects of one Knative service, as API JSON."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -117,46 +118,66 @@ class KubernetesSource:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
-    def _get(self, resource: CustomResource, namespace: str, name: str) -> ApiObject | None:
+    def _call(self, kind: str, namespace: str, selector: dict[str, Any]) -> Any:
+        """The list function of ``kind`` with its fixed arguments, for a list or a watch."""
+        if kind == "pods":
+            return functools.partial(self.core.list_namespaced_pod, namespace, **selector)
+        resource = RESOURCES[kind]
+        return functools.partial(
+            self.custom.list_namespaced_custom_object,
+            resource.group,
+            resource.version,
+            namespace,
+            resource.plural,
+            **selector,
+        )
+
+    def _resource_name(self, kind: str) -> str:
+        return "pods" if kind == "pods" else RESOURCES[kind].name
+
+    def list(
+        self, kind: str, namespace: str, selector: dict[str, Any]
+    ) -> tuple[list[ApiObject], str]:
+        """(items, the list's resourceVersion) of ``kind`` matching ``selector``."""
         try:
-            found: Any = self.custom.get_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                name,
-                _request_timeout=API_TIMEOUT,
+            response: Any = self._call(kind, namespace, selector)(
+                resource_version="0", _preload_content=False, _request_timeout=API_TIMEOUT
             )
-        except ApiException as error:
-            if error.status == 404 and _is_missing_object(error):
-                return None
-            raise explain_api_error(error, "get", resource.name, namespace, self.server) from None
-        except urllib3.exceptions.HTTPError as error:
-            raise explain_api_error(error, "get", resource.name, namespace, self.server) from None
-        return found if isinstance(found, dict) else None
-
-    def get_service(self, namespace: str, name: str) -> ApiObject | None:
-        return self._get(SERVICES, namespace, name)
-
-    def get_pod_autoscaler(self, namespace: str, name: str) -> ApiObject | None:
-        return self._get(POD_AUTOSCALERS, namespace, name)
-
-    def get_serverless_service(self, namespace: str, name: str) -> ApiObject | None:
-        return self._get(SERVERLESS_SERVICES, namespace, name)
-
-    def list_pods(self, namespace: str, label_selector: str) -> Sequence[ApiObject]:
-        try:
-            # Raw JSON keeps the API's own field names (the same shapes as the custom objects).
-            response: Any = self.core.list_namespaced_pod(
-                namespace,
-                label_selector=label_selector,
-                _preload_content=False,
-                _request_timeout=API_TIMEOUT,
-            )
-            items: list[ApiObject] = json.loads(response.data).get("items") or []
+            body = json.loads(response.data)
         except (ApiException, urllib3.exceptions.HTTPError) as error:
-            raise explain_api_error(error, "list", "pods", namespace, self.server) from None
-        return items
+            raise explain_api_error(
+                error, "list", self._resource_name(kind), namespace, self.server
+            ) from None
+        items: list[ApiObject] = body.get("items") or []
+        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str,
+        selector: dict[str, Any],
+        resource_version: str,
+        stopper: Callable[[watch.Watch], None],
+    ) -> Iterator[tuple[str, ApiObject]]:
+        """(event type, object) from ``resource_version`` on, until the server ends the watch."""
+        watcher = watch.Watch()
+        stopper(watcher)
+        try:
+            for event in watcher.stream(
+                self._call(kind, namespace, selector),
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
+                _request_timeout=(API_TIMEOUT[0], WATCH_SECONDS + 30),
+            ):
+                raw = event.get("raw_object") or event.get("object")
+                yield str(event.get("type")), raw if isinstance(raw, dict) else {}
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
+            if isinstance(error, ApiException) and error.status == 410:
+                raise WatchExpired() from None  # the watcher lists again
+            raise explain_api_error(
+                error, "watch", self._resource_name(kind), namespace, self.server
+            ) from None
 
 
 def kubeconfig_path() -> str:

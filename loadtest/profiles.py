@@ -7,7 +7,8 @@ Built-in profiles take their duration and peak level from the command line:
 
 A profile file is JSON or YAML: a list of stages, or a mapping with a ``stages`` list. Each stage
 has ``duration`` (whole seconds) and exactly one of ``users`` (concurrent users, each sending its
-next request as soon as the last one is answered) or ``rate`` (requests per second in total).
+next request as soon as the last one is answered) or ``rate`` (requests per second in total, due
+on a fixed schedule whatever the answers do).
 ``users: 0`` or ``rate: 0`` is an idle stage. Example (YAML)::
 
   stages:
@@ -35,11 +36,6 @@ STEP_COUNT = 5
 DEFAULT_DURATION_S = 60
 DEFAULT_USERS = 10
 
-# In rate mode each user paces itself to at most this many requests per second, so one user
-# tolerates a response time of up to 1 / REQUESTS_PER_USER_PER_SECOND before the total rate
-# falls short (the shortfall is reported, never hidden).
-REQUESTS_PER_USER_PER_SECOND = 1.0
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -58,18 +54,8 @@ class Stage:
         return self.rate is not None
 
     @property
-    def user_count(self) -> int:
-        """How many Locust users this stage runs."""
-        if self.rate is not None:
-            return math.ceil(self.rate / REQUESTS_PER_USER_PER_SECOND) if self.rate > 0 else 0
-        return self.users or 0
-
-    @property
-    def seconds_between_requests_per_user(self) -> float | None:
-        """The pacing of one user in a rate stage; None means as fast as answers come back."""
-        if self.rate is None or self.rate <= 0:
-            return None
-        return self.user_count / self.rate
+    def carries_load(self) -> bool:
+        return bool(self.rate or self.users)
 
     def describe(self) -> str:
         if self.rate is not None:
@@ -91,7 +77,7 @@ class Profile:
     @property
     def mode(self) -> str:
         """``users``, ``rate`` or ``mixed``: how the stages that carry load are driven."""
-        kinds = {stage.is_rate for stage in self.stages if stage.user_count > 0}
+        kinds = {stage.is_rate for stage in self.stages if stage.carries_load}
         if kinds == {True}:
             return "rate"
         if kinds == {False} or not kinds:

@@ -1,14 +1,15 @@
-"""The plain data of a run: its settings, the Knative watch and the finished record."""
+"""The plain data of a run: its settings and the finished record."""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from loadtest.knative import KnativeReader, KnativeState
+from loadtest.engine import EngineResult
+from loadtest.knative import KnativeState
 from loadtest.mix import RequestMix
 from loadtest.profiles import Profile
 from loadtest.timeline import KindTotals, TimelineRow
+from loadtest.watcher import KnativeWatcher
 
 
 @dataclass(frozen=True)
@@ -20,28 +21,8 @@ class RunSettings:
     timeout_s: float
     resource_count: int
     host_header: str | None = None
-
-
-@dataclass
-class KnativeWatch:
-    """The Knative reader of a run and how its polls went; a failed poll is one lost sample."""
-
-    reader: KnativeReader
-    polls: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    last_state: KnativeState | None = None
-    revisions: list[str] = field(default_factory=list)
-
-    def note(self, state: KnativeState) -> None:
-        self.polls += 1
-        self.last_state = state
-        if state.revision and state.revision not in self.revisions:
-            self.revisions.append(state.revision)
-
-    def note_failure(self, error: Exception) -> None:
-        self.failures += 1
-        self.last_error = str(error) or type(error).__name__
+    max_in_flight: int = 1000
+    processes: int = 1
 
 
 @dataclass
@@ -51,8 +32,20 @@ class RunRecord:
     rows: list[TimelineRow]
     by_kind: dict[str, KindTotals]
     latencies_ms: list[float]
-    resources_created: int
+    service_ms: list[float]
+    results: list[EngineResult]
     interrupted: bool
-    knative: KnativeWatch | None
+    knative: KnativeWatcher | None
     initial_state: KnativeState | None
-    internal_errors: Counter[str]
+
+    @property
+    def unfinished(self) -> int:
+        return sum(result.unfinished for result in self.results)
+
+    @property
+    def resources_created(self) -> int:
+        return len({path for result in self.results for path in result.created})
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(result.cpu_seconds for result in self.results)

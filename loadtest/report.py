@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loadtest import analysis
+from loadtest.engine import LiveSecond
 from loadtest.knative import KnativeState
+from loadtest.mix import REQUEST_KINDS
 from loadtest.record import RunRecord
-from loadtest.timeline import FAILURE_KINDS, TimelineRow, percentile
+from loadtest.timeline import FAILURE_KINDS, percentile
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,24 @@ def _errors(statuses: Counter[int], failures: Counter[str]) -> dict[str, int]:
     return errors
 
 
-def build_summary(record: RunRecord, kube: KubeTarget | None) -> dict[str, Any]:
+def requests_of(record: RunRecord) -> list[analysis.Request]:
+    return [
+        analysis.Request(REQUEST_KINDS[kind], due, sent, end, status)
+        for result in record.results
+        for kind, due, sent, end, status in zip(
+            result.kind, result.due, result.sent, result.end, result.status, strict=True
+        )
+    ]
+
+
+def build_summary(
+    record: RunRecord, kube: KubeTarget | None, requests: list[analysis.Request]
+) -> dict[str, Any]:
     rows = record.rows
     settings = record.settings
     statuses: Counter[int] = Counter()
     failures: Counter[str] = Counter()
-    sent = 0
+    sent = record.unfinished
     by_kind: dict[str, Any] = {}
     for kind, totals in sorted(record.by_kind.items()):
         statuses.update(totals.statuses)
@@ -69,17 +83,19 @@ def build_summary(record: RunRecord, kube: KubeTarget | None) -> dict[str, Any]:
     errors = _errors(statuses, failures)
     error_total = sum(errors.values())
     finished = answered + sum(failures.values())
-    latency = _latency(record.latencies_ms)
-    health = analysis.generator_health(rows, latency["p95"])
+    processes = settings.processes
+    health = analysis.generator_health(rows, processes)
+    stages = analysis.stage_reports(
+        settings.profile, rows, requests, record.started_at, processes, settings.max_in_flight
+    )
+    dropped = sum(row.dropped for row in rows)
     summary: dict[str, Any] = {
         "url": settings.url,
         "host_header": settings.host_header,
         "profile": settings.profile.name,
         "mode": settings.profile.mode,
-        "stages": [
-            {"duration_s": s.duration_s, **({"rate": s.rate} if s.is_rate else {"users": s.users})}
-            for s in settings.profile.stages
-        ],
+        "processes": processes,
+        "max_in_flight": settings.max_in_flight,
         "mix": {kind: weight for kind, weight in settings.mix.weights.items()},
         "started_at": datetime.fromtimestamp(record.started_at, UTC).isoformat(),
         "duration_s": len(rows),
@@ -88,52 +104,82 @@ def build_summary(record: RunRecord, kube: KubeTarget | None) -> dict[str, Any]:
         "resources_created": record.resources_created,
         "requests_sent": sent,
         "requests_answered": answered,
+        "requests_finished": finished,
         "requests_unfinished": sent - finished,
+        "requests_dropped": dropped,
         "responses": {str(code): n for code, n in sorted(statuses.items())},
         "errors": errors,
         "errors_total": error_total,
         "error_rate": round(error_total / finished, 6) if finished else None,
-        "latency_ms": latency,
+        "latency_ms": _latency(record.latencies_ms),
+        "service_time_ms": _latency(record.service_ms),
         "by_kind": by_kind,
-        "rate": {
-            "asked_requests": health.asked_requests,
-            "sent_when_asked": health.sent_when_asked,
-            "reached": health.rate_reached,
-            "shortfall_seconds": health.rate_shortfall_seconds,
-        },
+        "stages": [
+            {
+                "index": stage.index,
+                "start_s": stage.start_s,
+                "duration_s": stage.duration_s,
+                **({"rate": stage.rate} if stage.rate is not None else {"users": stage.users}),
+                "asked": stage.asked,
+                "sent": stage.sent,
+                "dropped": stage.dropped,
+                "late": stage.late,
+                "errors": stage.errors,
+                "reached": stage.reached,
+                "cause": stage.cause,
+            }
+            for stage in stages
+        ],
+        "rate_reached": None
+        if all(stage.reached is None for stage in stages)
+        else all(stage.reached is not False for stage in stages),
         "generator": {
             "saturated": health.saturated,
-            "cpu_percent_p50": health.cpu_p50,
-            "cpu_percent_p95": health.cpu_p95,
-            "cpu_percent_max": health.cpu_max,
+            "cpu_seconds": round(record.cpu_seconds, 3),
+            "cpu_ms_per_request": round(1000 * record.cpu_seconds / sent, 4) if sent else None,
+            "cpu_percent_p50": _round(health.cpu_p50),
+            "cpu_percent_p95": _round(health.cpu_p95),
+            "cpu_percent_max": _round(health.cpu_max),
             "cpu_saturated_seconds": health.cpu_saturated_seconds,
+            "loop_lag_max_ms": _round(health.lag_max_ms),
+            "loop_lag_saturated_seconds": health.lag_saturated_seconds,
             "busy_seconds": health.busy_seconds,
             "host_cpu_busy_seconds": health.host_cpu_busy_seconds,
+            "connections_opened": sum(r.connections_opened for r in record.results),
             "notes": health.notes,
         },
-        "internal_errors": dict(record.internal_errors),
         "knative": None,
     }
     if kube is not None and record.knative is not None:
-        summary["knative"] = _knative_summary(record, kube)
+        summary["knative"] = _knative_summary(record, kube, requests)
     return summary
 
 
-def _knative_summary(record: RunRecord, kube: KubeTarget) -> dict[str, Any]:
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _knative_summary(
+    record: RunRecord, kube: KubeTarget, requests: list[analysis.Request]
+) -> dict[str, Any]:
     rows = record.rows
     watch = record.knative
     assert watch is not None
     up = analysis.scale_up(rows, record.initial_state)
     zero = analysis.scale_to_zero(rows)
-    colds = analysis.cold_starts(rows, record.initial_state)
+    colds = analysis.cold_starts(rows, requests, watch, record.started_at)
     return {
         "context": kube.context,
         "namespace": kube.namespace,
         "service": kube.service,
         "revisions": watch.revisions,
-        "polls": watch.polls,
-        "poll_failures": watch.failures,
-        "last_poll_error": watch.last_error,
+        "events": len(watch.events),
+        "watch_failures": watch.failures,
+        "last_watch_error": watch.last_error,
         "peak_pods_ready": analysis.peak(rows, "pods_ready"),
         "peak_desired_scale": analysis.peak(rows, "desired_scale"),
         "activator_in_path_seconds": analysis.activator_seconds(rows),
@@ -155,8 +201,16 @@ def _knative_summary(record: RunRecord, kube: KubeTarget) -> dict[str, Any]:
             "pods_at_end": zero.pods_at_end,
         },
         "cold_starts": [
-            {"at_s": c.second, "latency_ms": round(c.latency_ms, 2), "status": c.status}
-            | ({"failure": c.failure} if c.failure else {})
+            {
+                "first_request_at_s": _seconds(c.first_sent_s),
+                "desired_above_zero_after_s": _seconds(c.desired_above_zero_s),
+                "pod_scheduled_after_s": _seconds(c.pod_scheduled_s),
+                "pod_ready_after_s": _seconds(c.pod_ready_s),
+                "first_answer_after_s": _seconds(c.first_answer_s),
+                "first_answer_status": c.first_status,
+                "requests_before_ready": len(c.latencies_ms),
+                "latencies_before_ready_ms": [round(v, 2) for v in c.latencies_ms],
+            }
             for c in colds
         ],
     }
@@ -185,16 +239,21 @@ class Progress:
         self.every_s = every_s
 
     def __call__(
-        self, second: int, row: TimelineRow, duration: int, state: KnativeState | None
+        self, second: int, parts: list[LiveSecond], duration: int, state: KnativeState | None
     ) -> None:
         last = second == duration - 1
         if not self.interactive and (second + 1) % self.every_s and not last:
             return
+        latencies = sorted(v for part in parts for v in part.latencies_ms)
+        cpu = sum(part.cpu_percent or 0.0 for part in parts)
         line = (
-            f"[{second + 1:>4}/{duration} s] users {row.users or 0:>4}  "
-            f"sent {row.sent:>5}/s  answered {row.answered:>5}/s  "
-            f"p50 {_ms(row.p50_ms)} p95 {_ms(row.p95_ms)} p99 {_ms(row.p99_ms)} ms  "
-            f"errors {row.errors}  cpu {row.generator_cpu or 0:.0f}%{_pods(state)}"
+            f"[{second + 1:>4}/{duration} s] sent {sum(p.sent for p in parts):>5}/s  "
+            f"answered {sum(p.answered for p in parts):>5}/s  "
+            f"in flight {sum(p.in_flight_mean for p in parts):>6.1f}  "
+            f"p50 {_ms(percentile(latencies, 0.5))} p95 {_ms(percentile(latencies, 0.95))} "
+            f"p99 {_ms(percentile(latencies, 0.99))} ms  "
+            f"errors {sum(p.errors for p in parts)}  dropped {sum(p.dropped for p in parts)}  "
+            f"cpu {cpu:.0f}%{_pods(state)}"
         )
         if self.interactive:
             self.stream.write("\r\033[K" + line + ("\n" if last else ""))
@@ -227,32 +286,32 @@ def summary_text(summary: dict[str, Any], out_dir: Path, drew_pods: bool) -> str
     )
     latency = summary["latency_ms"]
     lines.append(
-        f"  latency: p50 {_ms(latency['p50'])} ms, p95 {_ms(latency['p95'])} ms, "
-        f"p99 {_ms(latency['p99'])} ms, max {_ms(latency['max'])} ms"
+        f"  latency (from when each request was due): p50 {_ms(latency['p50'])} ms, "
+        f"p95 {_ms(latency['p95'])} ms, p99 {_ms(latency['p99'])} ms, max {_ms(latency['max'])} ms"
     )
+    service = summary["service_time_ms"]
+    lines.append(
+        f"  service time (from the send): p50 {_ms(service['p50'])} ms, "
+        f"p95 {_ms(service['p95'])} ms, p99 {_ms(service['p99'])} ms"
+    )
+    for stage in summary["stages"]:
+        lines.append("  " + _stage_line(stage))
     knative = summary["knative"]
     if knative is not None:
         lines.extend(_knative_lines(knative))
     generator = summary["generator"]
-    cpu = generator["cpu_percent_p95"]
     verdict = "SATURATED" if generator["saturated"] else "not saturated"
     lines.append(
-        f"  generator: CPU p95 {cpu if cpu is not None else '-'} %, "
-        f"max {generator['cpu_percent_max'] if generator['cpu_percent_max'] is not None else '-'}"
-        f" %: {verdict}"
+        f"  generator ({summary['processes']} process(es)): CPU p95 "
+        f"{_or_dash(generator['cpu_percent_p95'])} % of a core, max "
+        f"{_or_dash(generator['cpu_percent_max'])} %, loop lag max "
+        f"{_or_dash(generator['loop_lag_max_ms'])} ms, "
+        f"{_or_dash(generator['cpu_ms_per_request'])} ms CPU per request: {verdict}"
     )
-    if summary["rate"]["asked_requests"]:
-        reached = "reached" if summary["rate"]["reached"] else "NOT reached"
-        lines.append(
-            f"  rate: asked {summary['rate']['asked_requests']:.0f} requests, sent "
-            f"{summary['rate']['sent_when_asked']}: {reached}"
-        )
     lines.extend(f"  WARNING: {note}" for note in generator["notes"])
-    if summary["internal_errors"]:
-        first = next(iter(summary["internal_errors"]))
-        total = sum(summary["internal_errors"].values())
-        lines.append(f"  WARNING: {total} request(s) failed inside the tool: {first}")
-    outputs = ["timeline.csv", "timeline.png", "summary.json"]
+    outputs = ["timeline.csv", "timeline.png", "summary.json", "histograms.json"]
+    if knative is not None:
+        outputs.append("knative-events.csv")
     lines.append("  outputs: " + ", ".join(str(out_dir / name) for name in outputs))
     if knative is None and not drew_pods:
         lines.append("  (no Kubernetes state read: the picture has no pod panel)")
@@ -292,22 +351,40 @@ def _knative_lines(knative: dict[str, Any]) -> list[str]:
             f"no pods at second {zero['zero_pods_at_s']})"
         )
     colds = knative["cold_starts"]
-    if colds:
-        first = colds[0]
+    for cold in colds:
+        waited = cold["latencies_before_ready_ms"]
         lines.append(
-            f"  cold start: the first request after zero pods took {_ms(first['latency_ms'])} ms"
-            f" (second {first['at_s']}, {first.get('status') or first.get('failure')})"
-            + (f"; {len(colds)} cold starts in all" if len(colds) > 1 else "")
+            f"  cold start at {cold['first_request_at_s']:.3f} s: desired above 0 after "
+            f"{_or_dash(cold['desired_above_zero_after_s'])} s, pod scheduled after "
+            f"{_or_dash(cold['pod_scheduled_after_s'])} s, ready after "
+            f"{_or_dash(cold['pod_ready_after_s'])} s, first answer after "
+            f"{_or_dash(cold['first_answer_after_s'])} s; {len(waited)} request(s) arrived "
+            f"before a pod was ready"
+            + (f", the longest waited {max(waited):.0f} ms" if waited else "")
         )
-    else:
+    if not colds:
         lines.append("  cold start: none (no burst began at zero ready pods)")
-    if knative["poll_failures"]:
+    if knative["watch_failures"]:
         lines.append(
-            f"  WARNING: {knative['poll_failures']} of "
-            f"{knative['polls'] + knative['poll_failures']} Kubernetes polls failed; last: "
-            f"{knative['last_poll_error']}"
+            f"  WARNING: {knative['watch_failures']} Kubernetes watch failure(s); last: "
+            f"{knative['last_watch_error']}"
         )
     return lines
+
+
+def _stage_line(stage: dict[str, Any]) -> str:
+    where = (
+        f"stage {stage['index'] + 1} ({stage['start_s']}-{stage['start_s'] + stage['duration_s']} s"
+    )
+    if stage["asked"] is None and not stage.get("users"):
+        return f"{where}, idle): sent {stage['sent']}"
+    if stage["asked"] is not None:
+        verdict = "rate reached" if stage["reached"] else f"rate NOT reached: {stage['cause']}"
+        return (
+            f"{where}, {stage['rate']:g} req/s): asked {stage['asked']}, sent {stage['sent']}, "
+            f"dropped {stage['dropped']}, late {stage['late']}: {verdict}"
+        )
+    return f"{where}, {stage['users']} users): sent {stage['sent']}"
 
 
 def _or_dash(value: object) -> str:

@@ -1,148 +1,237 @@
-"""One headless Locust run in this process, with the timeline and the Knative poll beside it.
+"""One run: the generator process(es) on a shared clock, the Knative watch beside them, and one
+merged timeline.
 
-Three greenlets share the gevent loop with Locust's users: the shape (Locust's own) sets the user
-count, a sampler notes users, asked rate and CPU at the end of every second and prints the
-progress line, and a watcher reads the Knative state once a second. Nothing here blocks the loop:
-the Kubernetes client's sockets are gevent's once the standard library is patched.
+With one process the generator runs on this process's event loop. With ``--processes N`` it runs
+in N child processes (each one core at most); they start together at a moment this process
+names, send a line of figures per second for the progress line, and hand back every request at
+the end, which is merged here into one timeline and one summary.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import gevent
 import psutil
-from locust.env import Environment
+import uvloop
 
-from loadtest.knative import KnativeState
-from loadtest.record import KnativeWatch, RunRecord, RunSettings
-from loadtest.timeline import TimelineRecorder, TimelineRow
-from loadtest.workload import ProfileShape, Workload, failure_kind, user_class_for
+from loadtest.engine import FAILURE_KINDS, Engine, EngineResult, EngineSpec, LiveSecond
+from loadtest.mix import REQUEST_KINDS
+from loadtest.record import RunRecord, RunSettings
+from loadtest.timeline import TimelineRecorder
+from loadtest.watcher import KnativeWatcher
 
-# How long stopping users may wait for answers still in flight when the run ends.
-STOP_GRACE_S = 5.0
+# Children need this long to import and connect before the shared start.
+CHILD_START_MARGIN_S = 0.3
+PROCESS_START_TIMEOUT_S = 60.0
 
-
-def poll_knative_forever(
-    watch: KnativeWatch, recorder: TimelineRecorder, started_at: float
-) -> None:
-    """Reads the Knative state once a second, mid-second, so each sample lands in its bucket.
-
-    A slow answer skips the seconds it overran instead of bunching the reads that follow.
-    """
-    second = 0
-    while True:
-        gevent.sleep(max(0.0, started_at + second + 0.5 - time.time()))
-        try:
-            state = watch.reader.read()
-            watch.note(state)
-            recorder.record_knative(time.time(), state)
-        except Exception as error:  # any failure is one lost sample, counted and reported
-            watch.note_failure(error)
-        second = max(second + 1, int(time.time() - started_at))
+Progress = Callable[[int, list[LiveSecond], int, Any], None]
 
 
-ProgressPrinter = Callable[[int, TimelineRow, int, KnativeState | None], None]
-
-
-def _quiet_locust() -> None:
-    # Locust logs its own progress and warnings (e.g. about high spawn rates, which the spike
-    # profile asks for on purpose); this tool reports in its own words instead.
-    logging.getLogger("locust").setLevel(logging.CRITICAL)
-    # Ctrl-C ends the run early and still writes the outputs: gevent need not print it.
-    hub = gevent.get_hub()
-    hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
-
-
-def run(
-    settings: RunSettings,
-    watch: KnativeWatch | None,
-    initial_state: KnativeState | None,
-    progress: ProgressPrinter,
-) -> RunRecord:
-    _quiet_locust()
-    duration = settings.profile.duration_s
-    started_at = time.time()
-    recorder = TimelineRecorder(started_at, duration)
-    if initial_state is not None:
-        recorder.record_knative(started_at, initial_state)
-    workload = Workload(
+def _spec(settings: RunSettings, index: int, count: int) -> EngineSpec:
+    return EngineSpec(
+        url=settings.url,
         profile=settings.profile,
         mix=settings.mix,
-        recorder=recorder,
         run_prefix=settings.run_prefix,
+        timeout_s=settings.timeout_s,
         resource_count=settings.resource_count,
+        max_in_flight=settings.max_in_flight,
         host_header=settings.host_header,
-        started_at=started_at,
+        process_index=index,
+        process_count=count,
     )
-    shape = ProfileShape(settings.profile, clock=lambda: time.time() - started_at)
-    environment = Environment(
-        user_classes=[user_class_for(workload, settings.timeout_s)],
-        shape_class=shape,
-        host=settings.url.rstrip("/"),
-        stop_timeout=STOP_GRACE_S,
-    )
-    internal_errors: Counter[str] = Counter()
 
-    def on_request(
-        response_time: float,
-        start_time: float,
-        response: Any = None,
-        context: dict[str, str] | None = None,
-        exception: BaseException | None = None,
-        **_: Any,
-    ) -> None:
-        kind = (context or {}).get("kind", "other")
-        status = int(getattr(response, "status_code", 0) or 0)
-        if status > 0:
-            recorder.record_result(kind, start_time, response_time, status, None)
-        else:
-            recorder.record_result(kind, start_time, response_time, None, failure_kind(exception))
 
-    def on_user_error(exception: BaseException, **_: Any) -> None:
-        internal_errors[f"{type(exception).__name__}: {exception}"] += 1
+def _in_process(
+    settings: RunSettings, started_at: float, live: Callable[[LiveSecond], None]
+) -> EngineResult:
+    async def main() -> EngineResult:
+        engine = Engine(_spec(settings, 0, 1), started_at, live)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, engine.stop)
+        return await engine.run()
 
-    environment.events.request.add_listener(on_request)
-    environment.events.user_error.add_listener(on_user_error)
-    runner = environment.create_local_runner()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
 
-    generator = psutil.Process()
 
-    def sample_every_second() -> None:
-        # Both calls measure from their previous call; psutil keys the machine-wide one by
-        # thread, which under gevent means by greenlet, so the first call happens here.
-        generator.cpu_percent(None)
-        psutil.cpu_percent(None)
-        for second in range(duration):
-            gevent.sleep(max(0.0, started_at + second + 0.98 - time.time()))
-            recorder.record_load(
-                second,
-                runner.user_count,
-                workload.asked_rate(started_at + second + 0.5),
-                generator.cpu_percent(None),
-                psutil.cpu_percent(None),
-            )
-            last_state = watch.last_state if watch else None
-            progress(second, recorder.row(second), duration, last_state)
+def child_main(spec: EngineSpec, connection: multiprocessing.connection.Connection) -> None:
+    """A generator process: ready, wait for the start time, run, send the result."""
+    connection.send("ready")
+    started_at = connection.recv()
 
-    side_tasks = [gevent.spawn(sample_every_second)]
-    if watch is not None:
-        side_tasks.append(gevent.spawn(poll_knative_forever, watch, recorder, started_at))
+    async def main() -> EngineResult:
+        engine = Engine(spec, started_at, lambda live: connection.send(("live", live)))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, engine.stop)
+        return await engine.run()
 
-    interrupted = False
-    runner.start_shape()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(main())
+    connection.send(("result", result))
+    connection.close()
+
+
+def _in_children(
+    settings: RunSettings, count: int, on_start: Callable[[float], None],
+    live: Callable[[LiveSecond], None],
+) -> tuple[float, list[EngineResult]]:  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    pipes = []
+    processes = []
+    for index in range(count):
+        parent_end, child_end = context.Pipe()
+        process = context.Process(
+            target=child_main, args=(_spec(settings, index, count), child_end), daemon=True
+        )
+        process.start()
+        pipes.append(parent_end)
+        processes.append(process)
+    for pipe in pipes:
+        if not pipe.poll(PROCESS_START_TIMEOUT_S):
+            raise RuntimeError("a generator process did not start")
+        pipe.recv()
+    started_at = time.time() + CHILD_START_MARGIN_S
+    on_start(started_at)
+
+    def forward(signum: int, _: object) -> None:
+        # Ctrl-C in a terminal reaches the children too; a signal sent to this process alone
+        # is passed on, so that they stop and send what they recorded.
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    previous = signal.signal(signal.SIGINT, forward)
     try:
-        gevent.sleep(max(0.0, started_at + duration - time.time()))
-    except KeyboardInterrupt:
-        interrupted = True
+        for pipe in pipes:
+            pipe.send(started_at)
+        results = _collect(pipes, live)
     finally:
-        runner.quit()
-        gevent.killall(side_tasks, block=True)
+        signal.signal(signal.SIGINT, previous)
+    for process in processes:
+        process.join(5)
+    if len(results) != count:
+        raise RuntimeError(f"{count - len(results)} generator process(es) ended without a result")
+    return started_at, [results[index] for index in sorted(results)]
 
+
+def _collect(
+    pipes: list[multiprocessing.connection.Connection], live: Callable[[LiveSecond], None]
+) -> dict[int, EngineResult]:
+    results: dict[int, EngineResult] = {}
+    waiting = list(pipes)
+    while waiting:
+        ready = multiprocessing.connection.wait(waiting)
+        for pipe in pipes:
+            if pipe not in ready or pipe not in waiting:
+                continue
+            try:
+                tag, payload = pipe.recv()
+            except EOFError:
+                waiting.remove(pipe)
+                continue
+            if tag == "live":
+                live(payload)
+            else:
+                results[payload.process_index] = payload
+                waiting.remove(pipe)
+    return results
+
+
+class _LiveMerger:
+    """Joins each second's figures from every process, then prints the progress line."""
+
+    def __init__(
+        self, count: int, duration: int, progress: Progress, watcher: KnativeWatcher | None
+    ) -> None:
+        self.count = count
+        self.duration = duration
+        self.progress = progress
+        self.watcher = watcher
+        self.pending: dict[int, list[LiveSecond]] = {}
+
+    def __call__(self, live: LiveSecond) -> None:
+        parts = self.pending.setdefault(live.second, [])
+        parts.append(live)
+        if len(parts) == self.count:
+            del self.pending[live.second]
+            state = self.watcher.last_state if self.watcher else None
+            self.progress(live.second, parts, self.duration, state)
+
+
+def run(settings: RunSettings, watcher: KnativeWatcher | None, progress: Progress) -> RunRecord:
+    count = settings.processes
+    merger = _LiveMerger(count, settings.profile.duration_s, progress, watcher)
+    psutil.cpu_percent(None)
+    host_cpu: list[float] = []
+
+    def note_host(live: LiveSecond) -> None:
+        if live.process_index == 0:
+            host_cpu.append(psutil.cpu_percent(None))
+        merger(live)
+
+    if watcher is not None:
+        watcher.start()
+    try:
+        if count == 1:
+            started_at = time.time()
+            results = [_in_process(settings, started_at, note_host)]
+        else:
+            started_at, results = _in_children(settings, count, lambda _: None, note_host)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+    return merge(settings, started_at, results, watcher, host_cpu)
+
+
+def merge(
+    settings: RunSettings,
+    started_at: float,
+    results: list[EngineResult],
+    watcher: KnativeWatcher | None,
+    host_cpu: list[float],
+) -> RunRecord:
+    profile = settings.profile
+    duration = profile.duration_s
+    recorder = TimelineRecorder(started_at, duration)
+    for result in results:
+        for kind, due, sent, end, status, failure in zip(
+            result.kind, result.due, result.sent, result.end, result.status, result.failure,
+            strict=True,
+        ):  # fmt: skip
+            recorder.record_request(
+                REQUEST_KINDS[kind],
+                due,
+                sent,
+                end,
+                status or None,
+                FAILURE_KINDS[failure - 1] if failure else None,
+            )
+    for second in range(duration):
+        stage = profile.stage_at(second)
+        cpus = [v for r in results if (v := r.cpu_percent[second]) is not None]
+        lags = [v for r in results if (v := r.lag_max_ms[second]) is not None]
+        recorder.record_load(
+            second,
+            None if stage is None or stage.is_rate else stage.users,
+            stage.rate if stage is not None and stage.is_rate else None,
+            sum(cpus) if cpus else None,
+            host_cpu[second] if second < len(host_cpu) else None,
+            loop_lag_max_ms=max(lags) if lags else None,
+            dropped=sum(r.dropped[second] for r in results),
+            in_flight_mean=sum(r.in_flight_mean[second] for r in results),
+            # Each process's own maximum, added: exact with one process, an upper bound with more.
+            in_flight_max=sum(r.in_flight_max[second] for r in results),
+        )
+    if watcher is not None:
+        for at, state in list(watcher.states):
+            recorder.record_knative(max(at, started_at), state)
+    interrupted = any(r.interrupted for r in results)
     if interrupted:
         recorder.truncate(int(time.time() - started_at) + 1)
     return RunRecord(
@@ -151,9 +240,9 @@ def run(
         rows=recorder.rows(),
         by_kind=recorder.by_kind,
         latencies_ms=recorder.all_latencies_ms(),
-        resources_created=len(workload.created),
+        service_ms=recorder.all_service_ms(),
+        results=results,
         interrupted=interrupted,
-        knative=watch,
-        initial_state=initial_state,
-        internal_errors=internal_errors,
+        knative=watcher,
+        initial_state=watcher.states[0][1] if watcher and watcher.states else None,
     )

@@ -4,6 +4,13 @@ Requests count as sent in the second they start and as answered (with their late
 second they finish; answers that arrive while the run stops count in its last second. A request
 is answered when an HTTP status came back, whatever it was; it is an error when that status is
 400 or above, or when no status came back at all (timeout, connection error, other).
+
+Latency is measured from the moment a request was due (in users mode: when it was sent), service
+time from when it was sent. ``dropped`` counts rate-mode requests due in that second that were
+not sent because the cap on requests in flight was reached. ``in_flight_mean``/``in_flight_max``
+are the requests started and not yet answered, time-weighted over the second (exact, from every
+start and finish), and ``target_in_flight`` is the autoscaler's line: the per-pod target times
+its utilization times the ready pods.
 """
 
 from __future__ import annotations
@@ -19,8 +26,6 @@ from pathlib import Path
 from loadtest.knative import KnativeState
 
 FAILURE_KINDS = ("timeout", "connection", "other")
-# A Kubernetes sample stands for the seconds after it until a newer one, at most this long.
-KNATIVE_SAMPLE_LIFETIME_S = 3
 
 BASE_COLUMNS = (
     "second",
@@ -41,6 +46,7 @@ BASE_COLUMNS = (
     "max_ms",
     "generator_cpu_percent",
     "host_cpu_percent",
+    "loop_lag_max_ms",
     "revision",
     "pa_desired",
     "pa_actual",
@@ -49,6 +55,12 @@ BASE_COLUMNS = (
     "pods_terminating",
     "sks_mode",
     "activator_in_path",
+    "dropped",
+    "in_flight_mean",
+    "in_flight_max",
+    "target_in_flight",
+    "service_p50_ms",
+    "service_p95_ms",
 )
 
 
@@ -58,16 +70,6 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
         return None
     rank = max(1, math.ceil(fraction * len(sorted_values)))
     return sorted_values[rank - 1]
-
-
-@dataclass
-class FirstRequest:
-    """The earliest request started in a second, to find the answer time right after zero pods."""
-
-    started_at: float
-    latency_ms: float
-    status: int | None
-    failure: str | None
 
 
 @dataclass
@@ -84,11 +86,15 @@ class _Second:
     statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
-    first_request: FirstRequest | None = None
+    service_ms: list[float] = field(default_factory=list)
     users: int | None = None
     asked_rate: float | None = None
     generator_cpu: float | None = None
     host_cpu: float | None = None
+    loop_lag_max_ms: float | None = None
+    dropped: int = 0
+    in_flight_mean: float = 0.0
+    in_flight_max: int = 0
     knative: KnativeState | None = None
 
 
@@ -108,7 +114,20 @@ class TimelineRow:
     generator_cpu: float | None
     host_cpu: float | None
     knative: KnativeState | None
-    first_request: FirstRequest | None
+    loop_lag_max_ms: float | None = None
+    dropped: int = 0
+    in_flight_mean: float = 0.0
+    in_flight_max: int = 0
+    service_p50_ms: float | None = None
+    service_p95_ms: float | None = None
+
+    @property
+    def target_in_flight(self) -> float | None:
+        """The autoscaler's line: requests in flight the ready pods are meant to carry."""
+        k = self.knative
+        if k is None or k.target_per_pod is None:
+            return None
+        return k.target_per_pod * k.pods_ready
 
     @property
     def answered(self) -> int:
@@ -153,6 +172,13 @@ class TimelineRow:
             "pods_terminating": k.pods_terminating if k else None,
             "sks_mode": k.sks_mode if k else None,
             "activator_in_path": _flag(k.activator_in_path) if k else None,
+            "loop_lag_max_ms": _rounded(self.loop_lag_max_ms),
+            "dropped": self.dropped,
+            "in_flight_mean": _rounded(self.in_flight_mean, 3),
+            "in_flight_max": self.in_flight_max,
+            "target_in_flight": _rounded(self.target_in_flight),
+            "service_p50_ms": _rounded(self.service_p50_ms),
+            "service_p95_ms": _rounded(self.service_p95_ms),
         }
         values.update({f"status_{code}": self.statuses.get(code, 0) for code in status_codes})
         return values
@@ -182,46 +208,56 @@ class TimelineRecorder:
     def _kind(self, kind: str) -> KindTotals:
         return self.by_kind.setdefault(kind, KindTotals())
 
-    def record_sent(self, at: float, kind: str) -> None:
-        self._seconds[self._bucket(at)].sent += 1
-        self._kind(kind).sent += 1
-
-    def record_result(
+    def record_request(
         self,
         kind: str,
-        started_at: float,
-        latency_ms: float,
+        due: float,
+        sent: float,
+        end: float,
         status: int | None,
         failure: str | None,
     ) -> None:
         """One finished request: an HTTP ``status``, or a ``failure`` kind when none came back."""
-        finished = self._seconds[self._bucket(started_at + latency_ms / 1000)]
+        self._seconds[self._bucket(sent)].sent += 1
+        finished = self._seconds[self._bucket(end)]
         totals = self._kind(kind)
+        totals.sent += 1
         if status is not None:
             finished.statuses[status] += 1
-            finished.latencies_ms.append(latency_ms)
+            finished.latencies_ms.append((end - due) * 1000)
+            finished.service_ms.append((end - sent) * 1000)
             totals.answered += 1
             totals.statuses[status] += 1
         else:
             reason = failure if failure in FAILURE_KINDS else "other"
             finished.failures[reason] += 1
             totals.failures[reason] += 1
-        began = self._seconds[self._bucket(started_at)]
-        if began.first_request is None or started_at < began.first_request.started_at:
-            began.first_request = FirstRequest(started_at, latency_ms, status, failure)
+
+    def record_unfinished(self, sent: float, kind: str) -> None:
+        """A request sent and never finished (the run was interrupted while it was out)."""
+        self._seconds[self._bucket(sent)].sent += 1
+        self._kind(kind).sent += 1
 
     def record_load(
         self,
         index: int,
-        users: int,
+        users: int | None,
         asked_rate: float | None,
         generator_cpu: float | None,
         host_cpu: float | None,
+        *,
+        loop_lag_max_ms: float | None = None,
+        dropped: int = 0,
+        in_flight_mean: float = 0.0,
+        in_flight_max: int = 0,
     ) -> None:
-        """The state at the end of second ``index`` (by number: a late sampler lands right)."""
+        """The measurements of second ``index``."""
         second = self._seconds[min(max(index, 0), self.duration_s - 1)]
         second.users, second.asked_rate = users, asked_rate
         second.generator_cpu, second.host_cpu = generator_cpu, host_cpu
+        second.loop_lag_max_ms = loop_lag_max_ms
+        second.dropped = dropped
+        second.in_flight_mean, second.in_flight_max = in_flight_mean, in_flight_max
 
     def record_knative(self, at: float, state: KnativeState) -> None:
         index = self._bucket(at)
@@ -238,12 +274,14 @@ class TimelineRecorder:
             last.statuses.update(later.statuses)
             last.failures.update(later.failures)
             last.latencies_ms.extend(later.latencies_ms)
+            last.service_ms.extend(later.service_ms)
         del self._seconds[duration_s:], self._knative_at[duration_s:]
         self.duration_s = duration_s
 
     def _row(self, index: int, state: KnativeState | None) -> TimelineRow:
         second = self._seconds[index]
         latencies = sorted(second.latencies_ms)
+        service = sorted(second.service_ms)
         moment = datetime.fromtimestamp(self.started_at + index, UTC)
         return TimelineRow(
             second=index,
@@ -260,7 +298,12 @@ class TimelineRecorder:
             generator_cpu=second.generator_cpu,
             host_cpu=second.host_cpu,
             knative=state,
-            first_request=second.first_request,
+            loop_lag_max_ms=second.loop_lag_max_ms,
+            dropped=second.dropped,
+            in_flight_mean=second.in_flight_mean,
+            in_flight_max=second.in_flight_max,
+            service_p50_ms=percentile(service, 0.50),
+            service_p95_ms=percentile(service, 0.95),
         )
 
     def row(self, index: int) -> TimelineRow:
@@ -268,18 +311,20 @@ class TimelineRecorder:
         return self._row(index, self._seconds[index].knative)
 
     def rows(self) -> list[TimelineRow]:
+        """One row per second; a Knative state holds until the next event changes it."""
         rows: list[TimelineRow] = []
         last_state: KnativeState | None = None
-        last_state_second = -KNATIVE_SAMPLE_LIFETIME_S - 1
         for index, second in enumerate(self._seconds):
             if second.knative is not None:
-                last_state, last_state_second = second.knative, index
-            fresh = index - last_state_second < KNATIVE_SAMPLE_LIFETIME_S
-            rows.append(self._row(index, last_state if fresh else None))
+                last_state = second.knative
+            rows.append(self._row(index, last_state))
         return rows
 
     def all_latencies_ms(self) -> list[float]:
         return sorted(value for second in self._seconds for value in second.latencies_ms)
+
+    def all_service_ms(self) -> list[float]:
+        return sorted(value for second in self._seconds for value in second.service_ms)
 
 
 def status_codes_of(rows: Iterable[TimelineRow]) -> list[int]:

@@ -1,18 +1,22 @@
 """A small stand-in for the Kubernetes API server: real HTTP, Knative objects from fixtures.
 
-It answers the four reads the load test makes (Knative Service, PodAutoscaler,
-ServerlessService, pods by label) the way the API server does, including its error bodies:
-a Status with details for a missing object, a plain "404 page not found" for an API the cluster
-does not serve, and a Forbidden Status for resources listed in ``denied``. ``phases`` lets the
-state change from poll to poll: each read of the Knative Service starts a new poll, so phase
-(n, state) holds from the n-th poll on (0 is the check before the run), whatever the timing.
+It answers the list and watch calls the load test makes (Services, Revisions, PodAutoscalers,
+ServerlessServices and pods, by label or field selector) the way the API server does, including
+its error bodies: a plain "404 page not found" for an API the cluster does not serve and a
+Forbidden Status for resources listed in ``denied``. A watch streams ADDED/MODIFIED/DELETED
+events, one JSON object per line, as the state changes.
+
+``phases`` lets the state change during a run: phase (t, state) holds from ``t`` seconds after
+the first watch was opened, which is when the tool starts its run.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,11 +29,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 ROUTES = {
     ("serving.knative.dev", "services"): "services",
+    ("serving.knative.dev", "revisions"): "revisions",
     ("autoscaling.internal.knative.dev", "podautoscalers"): "podautoscalers",
     ("networking.internal.knative.dev", "serverlessservices"): "serverlessservices",
 }
-CUSTOM_PATH = re.compile(r"^/apis/([^/]+)/([^/]+)/namespaces/([^/]+)/([^/]+)/([^/]+)$")
+CUSTOM_PATH = re.compile(r"^/apis/([^/]+)/([^/]+)/namespaces/([^/]+)/([^/]+)$")
 PODS_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods$")
+WATCH_TICK_S = 0.01
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -39,14 +45,18 @@ def fixture(name: str) -> dict[str, Any]:
 
 @dataclass
 class ClusterState:
-    """Objects by (plural, namespace, name); pods as one list."""
+    """Objects by (plural, namespace, name); pods by name under the plural "pods"."""
 
     objects: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
-    pods: list[Mapping[str, Any]] = field(default_factory=list)
 
     def put(self, obj: Mapping[str, Any], plural: str) -> ClusterState:
         meta = obj["metadata"]
         self.objects[(plural, meta.get("namespace", "default"), meta["name"])] = obj
+        return self
+
+    def with_pods(self, pods: list[Mapping[str, Any]]) -> ClusterState:
+        for pod in pods:
+            self.put(pod, "pods")
         return self
 
 
@@ -64,65 +74,71 @@ def status_body(code: int, reason: str, message: str, details: dict[str, str]) -
     return json.dumps(body).encode()
 
 
+def _matches(obj: Mapping[str, Any], query: dict[str, str]) -> bool:
+    meta = obj.get("metadata", {})
+    label = query.get("labelSelector", "")
+    if label:
+        key, _, value = label.partition("=")
+        if meta.get("labels", {}).get(key) != value:
+            return False
+    fields = query.get("fieldSelector", "")
+    if fields:
+        key, _, value = fields.partition("=")
+        if key == "metadata.name" and meta.get("name") != value:
+            return False
+    return True
+
+
 @dataclass
 class StubKubeApi:
-    phases: list[tuple[int, ClusterState]]
+    phases: list[tuple[float, ClusterState]]
     denied: set[str] = field(default_factory=set)
     serves_knative: bool = True
-    polls: int = 0
     url: str = ""
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    clock_started: float | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
-    def state_now(self) -> ClusterState:
-        current = self.phases[0][1]
-        for first_poll, state in self.phases:
-            if self.polls - 1 >= first_poll:
-                current = state
-        return current
+    def phase_now(self) -> int:
+        if self.clock_started is None:
+            return 0
+        elapsed = time.monotonic() - self.clock_started
+        return max(i for i, (at, _) in enumerate(self.phases) if elapsed >= at or i == 0)
 
-    def answer(self, path: str, query: str) -> tuple[int, str, bytes]:
-        if "/services/" in path:
-            self.polls += 1
-        state = self.state_now()
+    def items(
+        self, plural: str, namespace: str, query: dict[str, str], phase: int | None = None
+    ) -> dict[str, Any]:
+        """The objects of ``plural`` now (or in ``phase``), by name, each with the phase as its
+        resourceVersion."""
+        phase = self.phase_now() if phase is None else phase
+        found: dict[str, Any] = {}
+        for (kind, ns, name), obj in self.phases[phase][1].objects.items():
+            if kind == plural and ns == namespace and _matches(obj, query):
+                item = copy.deepcopy(dict(obj))
+                item["metadata"]["resourceVersion"] = str(100 + phase)
+                found[name] = item
+        return found
+
+    def route(self, path: str) -> tuple[str, str, str] | tuple[int, str, bytes]:
+        """(plural, namespace, group) of a collection path, or an error answer."""
         pods = PODS_PATH.match(path)
         if pods:
-            namespace = pods.group(1)
-            if "pods" in self.denied:
-                message = (
-                    f'pods is forbidden: User "dev" cannot list resource "pods" in API group "" '
-                    f'in the namespace "{namespace}"'
-                )
-                return (
-                    403,
-                    "application/json",
-                    status_body(403, "Forbidden", message, {"kind": "pods"}),
-                )
-            selector = parse_qs(query).get("labelSelector", [""])[0]
-            key, _, value = selector.partition("=")
-            items = [
-                pod
-                for pod in state.pods
-                if pod["metadata"].get("namespace") == namespace
-                and (not key or pod["metadata"].get("labels", {}).get(key) == value)
-            ]
-            body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
-            return 200, "application/json", json.dumps(body).encode()
-        custom = CUSTOM_PATH.match(path)
-        plural = ROUTES.get((custom.group(1), custom.group(4))) if custom else None
-        if custom is None or plural is None or not self.serves_knative:
-            return 404, "text/plain; charset=utf-8", b"404 page not found\n"
-        group, _, namespace, _, name = custom.groups()
-        details = {"name": name, "group": group, "kind": plural}
+            plural, namespace, group = "pods", pods.group(1), ""
+        else:
+            custom = CUSTOM_PATH.match(path)
+            known = ROUTES.get((custom.group(1), custom.group(4))) if custom else None
+            if custom is None or known is None or not self.serves_knative:
+                return 404, "text/plain; charset=utf-8", b"404 page not found\n"
+            plural, namespace, group = known, custom.group(3), custom.group(1)
         if plural in self.denied:
+            resource = plural if not group else f"{plural}.{group}"
             message = (
-                f'{plural}.{group} "{name}" is forbidden: User "dev" cannot get resource '
-                f'"{plural}" in API group "{group}" in the namespace "{namespace}"'
+                f'{resource} is forbidden: User "dev" cannot list resource "{plural}" in API '
+                f'group "{group}" in the namespace "{namespace}"'
             )
-            return 403, "application/json", status_body(403, "Forbidden", message, details)
-        found = state.objects.get((plural, namespace, name))
-        if found is None:
-            message = f'{plural}.{group} "{name}" not found'
-            return 404, "application/json", status_body(404, "NotFound", message, details)
-        return 200, "application/json", json.dumps(found).encode()
+            body = status_body(403, "Forbidden", message, {"kind": plural})
+            return 403, "application/json", body
+        return plural, namespace, group
 
     def kubeconfig(self, directory: Path, context: str = "stub") -> Path:
         path = directory / "kubeconfig"
@@ -140,24 +156,87 @@ class StubKubeApi:
 @contextmanager
 def serve(api: StubKubeApi) -> Iterator[StubKubeApi]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            status, content_type, body = api.answer(parts.path, parts.query)
+        # Watches stream in chunks, as the API server's do: a client reads each event as it comes.
+        protocol_version = "HTTP/1.1"
+
+        def answer(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+            api.requests.append((parts.path, query))
+            routed = api.route(parts.path)
+            if isinstance(routed[0], int):
+                status, content_type, body = routed  # type: ignore[misc]
+                self.answer(status, content_type, body)
+                return
+            plural, namespace, _ = routed  # type: ignore[misc]
+            if query.get("watch") in ("true", "1", "True"):
+                self.watch(str(plural), str(namespace), query)
+                return
+            items = list(api.items(str(plural), str(namespace), query).values())
+            body = {
+                "kind": "List",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(100 + api.phase_now())},
+                "items": items,
+            }
+            self.answer(200, "application/json", json.dumps(body).encode())
+
+        def watch(self, plural: str, namespace: str, query: dict[str, str]) -> None:
+            if api.clock_started is None:
+                api.clock_started = time.monotonic()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            version = query.get("resourceVersion", "")
+            # A watch from a list's version starts from what that list showed.
+            known = api.items(plural, namespace, query, int(version) - 100) if version else {}
+            ends = time.monotonic() + float(query.get("timeoutSeconds", "30"))
+            try:
+                while time.monotonic() < ends and not api.stopping.is_set():
+                    now = api.items(plural, namespace, query)
+                    events = [
+                        ("DELETED", obj) for name, obj in known.items() if name not in now
+                    ] + [
+                        ("ADDED" if name not in known else "MODIFIED", obj)
+                        for name, obj in now.items()
+                        if name not in known
+                        or _spec_and_status(known[name]) != _spec_and_status(obj)
+                    ]
+                    for kind, obj in events:
+                        line = (json.dumps({"type": kind, "object": obj}) + "\n").encode()
+                        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                    if events:
+                        self.wfile.flush()
+                    known = now
+                    time.sleep(WATCH_TICK_S)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield api
     finally:
+        api.stopping.set()
         server.shutdown()
         server.server_close()
+
+
+def _spec_and_status(obj: Mapping[str, Any]) -> Any:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    return meta, obj.get("spec"), obj.get("status")

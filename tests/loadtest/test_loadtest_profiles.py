@@ -44,14 +44,10 @@ def test_spike_is_idle_burst_idle_with_a_long_tail() -> None:
     assert [(s.duration_s, s.users) for s in short.stages] == [(1, 0), (1, 5), (1, 0)]
 
 
-def test_rate_stages_pace_enough_users_for_the_total() -> None:
-    stage = Stage(10, rate=2.5)
-    assert stage.user_count == 3
-    interval = stage.seconds_between_requests_per_user
-    assert interval is not None
-    assert stage.user_count / interval == pytest.approx(2.5)
-    assert Stage(10, rate=0.0).user_count == 0
-    assert Stage(10, users=4).seconds_between_requests_per_user is None
+def test_idle_stages_carry_no_load() -> None:
+    assert not Stage(10, rate=0.0).carries_load
+    assert not Stage(10, users=0).carries_load
+    assert Stage(10, rate=2.5).carries_load and Stage(10, users=4).carries_load
 
 
 def test_stage_at() -> None:
