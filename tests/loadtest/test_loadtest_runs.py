@@ -553,9 +553,11 @@ def test_make_loadtest_runs_a_whole_profile_file(served: RunningFunction, tmp_pa
     out = tmp_path / "out"
     # -o: the virtual environment counts as made (this run is inside it already).
     dry = subprocess.run(
-        ["make", "-n", "-o", ".venv/bin/.installed", "loadtest", f"URL={served.url}",
-         f"LOADTEST_ARGS=--profile {profile} --mix count=1 --out {out}"],
+        ["make", "-n", "--no-print-directory", "-o", ".venv/bin/.installed", "loadtest",
+         f"URL={served.url}", f"LOADTEST_ARGS=--profile {profile} --mix count=1 --out {out}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
+        # Under `make test` this is a sub-make: without the parent's flags, as a user runs it.
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
     )  # fmt: skip
     command = dry.stdout.strip().splitlines()[-1]
     assert "--duration" not in command
