@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -60,6 +61,7 @@ class RedisServer:
         binary: str | None = None,
         password: str | None = None,
         tls_files: tuple[Path, Path] | None = None,
+        config: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -67,6 +69,7 @@ class RedisServer:
         self.binary = binary or server_binary()
         self.password = password
         self.tls_files = tls_files
+        self.config = list(config)  # more redis-server arguments, e.g. ["--appendfsync", "always"]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,6 +101,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.config
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -125,6 +129,14 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to write anything more."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
         self.process = None
 
     def __enter__(self) -> RedisServer:
