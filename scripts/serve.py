@@ -53,7 +53,7 @@ def main() -> int:
     redis_server = None
     if not env.get("REDIS_URL"):
         redis_server = RedisServer(ROOT / ".data" / "redis", persist=True).start()
-        env["REDIS_URL"] = redis_server.url
+        env["REDIS_URL"] = redis_server.function_url  # its least-privilege user
         print(f"embedded Redis on {redis_server.url}, data in .data/redis/", flush=True)
     url = f"http://{args.host}:{args.port}/"
     print(f"serving {args.entry_point} on {url} (Ctrl-C stops)", flush=True)

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="soak-") as scratch,
         RedisServer(Path(scratch) / "redis") as redis_server,
     ):
-        servers = [start_server(e, redis_server.url, Path(scratch)) for e in entry_points]
+        servers = [start_server(e, redis_server.function_url, Path(scratch)) for e in entry_points]
         try:
             asyncio.run(soak(servers, args))
         finally:

@@ -30,7 +30,9 @@ def test_function_is_built_from_the_dockerfile_and_published_on_8080(
 
 def test_function_reaches_the_redis_service(compose: dict[str, Any]) -> None:
     function = compose["services"]["function"]
-    assert function["environment"]["REDIS_URL"] == "redis://:${REDIS_PASSWORD:-}@redis:6379/0"
+    assert function["environment"]["REDIS_URL"] == (
+        "redis://kv-function:${REDIS_FUNCTION_PASSWORD:-}@redis:6379/0"
+    )
     assert function["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "redis" in compose["services"]
 

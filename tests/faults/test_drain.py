@@ -61,7 +61,7 @@ def test_sigterm_under_load_drops_nothing_in_flight(
     with RedisServer(tmp_path / "redis") as own_redis:
         assert own_redis.process is not None
         redis_pid = own_redis.process.pid
-        env = {"REDIS_URL": own_redis.url, "REDIS_TIMEOUT_SECONDS": "5"}
+        env = {"REDIS_URL": own_redis.function_url, "REDIS_TIMEOUT_SECONDS": "5"}
         running: RunningFunction = start_function(entry_point, env=env)
         assert running.process is not None
         fresh = connections == "fresh"

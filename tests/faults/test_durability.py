@@ -38,7 +38,8 @@ def test_acknowledged_puts_survive_a_redis_crash(
 ) -> None:
     config = ["--appendfsync", appendfsync]
     with RedisServer(tmp_path / "redis", persist=True, config=config) as own_redis:
-        running: RunningFunction = start_function("handle", env={"REDIS_URL": own_redis.url})
+        env = {"REDIS_URL": own_redis.function_url}
+        running: RunningFunction = start_function("handle", env=env)
         with steady_load(running.url, durable_put, CLIENTS) as load:
             wait_for(load, 300)
             killed_at = time.monotonic()

@@ -67,7 +67,7 @@ def test_503_window_after_redis_restarts_under_load(
     start_function: Any, tmp_path: Path, entry_point: str, record_figures: Record
 ) -> None:
     with RedisServer(tmp_path / "redis") as own_redis:
-        running = start(start_function, entry_point, own_redis.url)
+        running = start(start_function, entry_point, own_redis.function_url)
         before = workers(running)
         with steady_load(running.url, mixed, CLIENTS) as load:
             wait_for(load, 200)
@@ -102,7 +102,7 @@ def test_frozen_redis_gives_prompt_503s_and_full_service_after_thaw(
     with RedisServer(tmp_path / "redis") as own_redis:
         assert own_redis.process is not None
         pid = own_redis.process.pid
-        running = start(start_function, entry_point, own_redis.url)
+        running = start(start_function, entry_point, own_redis.function_url)
         before = workers(running)
         with steady_load(running.url, mixed, CLIENTS) as load:
             wait_for(load, 200)
