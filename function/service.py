@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -226,7 +227,8 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
 
     def answer(reply: Any) -> Response:
         existed = bool(reply)
-        headers = {} if existed else {"Location": path}
+        # Percent-encoded: a header carries Latin-1 at most, and a path may hold any character.
+        headers = {} if existed else {"Location": quote(path)}
         return Response(
             200 if existed else 201, resources.render_stored(stored, ttl), headers=headers
         )

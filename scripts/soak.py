@@ -80,7 +80,10 @@ def start_server(entry_point: str, redis_url: str, log_dir: Path) -> Server:
 
 async def client(server: Server, number: int, period: float, stop_at: float) -> None:
     """One client: a fixed cycle of operations on its own 50 resources, one every ``period``."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+    # Idle connections are dropped before the servers' 2 s keep-alive ends, as a proxy must:
+    # a request sent on a connection the server is closing cannot be answered.
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as http:
         next_at = time.monotonic()
         for sequence in itertools.count():
             if time.monotonic() >= stop_at:

@@ -51,7 +51,10 @@ async def _client(
     load: Load,
     fresh_connections: bool,
 ) -> None:
-    limits = httpx.Limits(max_keepalive_connections=0 if fresh_connections else 1)
+    # Idle connections dropped before the servers' 2 s keep-alive ends (see scripts/soak.py).
+    limits = httpx.Limits(
+        max_keepalive_connections=0 if fresh_connections else 1, keepalive_expiry=1.0
+    )
     async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT, limits=limits) as http:
         for sequence in itertools.count():
             if stop.is_set():
