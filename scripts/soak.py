@@ -52,10 +52,16 @@ class Server:
         tree = [root, *root.children(recursive=True)]
         rss = sum(process.memory_info().rss for process in tree)
         # The clients' own connections come and go with keep-alive; any other descriptor (the
-        # Redis pool, files, the listener) counts.
-        fds = sum(process.num_fds() - self._client_connections(process) for process in tree)
+        # Redis pool, files, the listener) counts. The least of three readings: a connection
+        # being opened or closed between two calls is not a leak, and a leak raises all three.
+        fds = min(self._descriptors(tree) for _ in range(3))
         self.samples.append((elapsed, rss, fds))
         return rss, fds
+
+    def _descriptors(self, tree: list[psutil.Process]) -> int:
+        count: int = sum(process.num_fds() - self._client_connections(process) for process in tree)
+        time.sleep(0.02)
+        return count
 
     def _client_connections(self, process: psutil.Process) -> int:
         connections = process.net_connections(kind="tcp")
