@@ -138,6 +138,11 @@ create_namespace_and_secret() {
     k create namespace "$NAMESPACE" --dry-run=client -o yaml | k apply -f -
     if k -n "$NAMESPACE" get secret "$SECRET" >/dev/null 2>&1; then
         info "Secret exists: kept, so Redis and its data keep their password"
+        if [ -z "$(k -n "$NAMESPACE" get secret "$SECRET" -o jsonpath='{.data.function-password}')" ]; then
+            die "Secret '$SECRET' has no function-password (made before Redis had the function's own
+user). Delete it (kubectl --context $PROFILE -n $NAMESPACE delete secret $SECRET) and run again:
+Redis keeps its data on its volume and gets new passwords."
+        fi
     else
         local password function_password
         # Hex keeps the password safe inside a URL.
