@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from werkzeug.datastructures import ETags, MIMEAccept
 from werkzeug.http import parse_accept_header, parse_etags
 
-from . import resources
+from . import access, resources
 from .errors import (
     ApiError,
     InternalError,
@@ -246,8 +246,10 @@ def _route(request: Request, settings: Settings) -> Response | RedisCall:
         raise NotFound(f"{path} is not served here")
     if path == "/":
         _allow(method, COUNTER_METHODS)
+        access.authorize(method, request.headers.get("authorization"), settings)
         return _count(request, settings)
     _allow(method, RESOURCE_METHODS)
+    access.authorize(method, request.headers.get("authorization"), settings)
     key = resources.resource_key(settings, path)
     if method in ("GET", "HEAD"):
         return _read(request, key, path)
