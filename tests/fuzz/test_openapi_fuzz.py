@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
