@@ -371,8 +371,9 @@ def _condition(tags: ETags | None, *, weak: bool) -> str:
     return "," + ",".join(sorted(tag for tag in listed if _is_sha1_hex(tag))) + ","
 
 
-def _is_sha1_hex(tag: str) -> bool:
-    return len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
+def _is_sha1_hex(tag: str | None) -> bool:
+    # An empty quoted tag ("") parses as None: it names no stored document.
+    return tag is not None and len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
 
 
 def _declared_length(headers: Headers) -> int | None:
