@@ -9,7 +9,7 @@ URL ?= http://127.0.0.1:$(PORT)
 REDIS_SERVER ?=
 
 .PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down \
-	system-deps clean e2e image
+	system-deps clean e2e image soak
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-run.txt requirements-dev.txt requirements-function.txt constraints.txt \
@@ -69,6 +69,11 @@ bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--r
 LOADTEST_ARGS ?= --profile steady --duration 60
 loadtest: $(BIN)/.installed ## python -m loadtest against URL into loadtest-out/ (LOADTEST_ARGS)
 	$(BIN)/python -m loadtest --url $(URL) --out loadtest-out $(LOADTEST_ARGS)
+
+# Steady mixed traffic against both entry points; RSS and open fds every 10 s, growth < 10 %.
+SOAK_SECONDS ?= 600
+soak: $(BIN)/.installed ## leak check: make soak SOAK_SECONDS=600 (SOAK_ARGS="--rate 500")
+	$(BIN)/python -m scripts.soak --duration $(SOAK_SECONDS) $(SOAK_ARGS)
 
 cluster-up: ## minikube + Knative Serving + Kourier + Redis + the function
 	scripts/cluster-up.sh

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from werkzeug.datastructures import ETags, MIMEAccept
 from werkzeug.http import parse_accept_header, parse_etags
 
-from . import resources
+from . import access, resources
 from .errors import (
     ApiError,
     InternalError,
@@ -246,8 +246,10 @@ def _route(request: Request, settings: Settings) -> Response | RedisCall:
         raise NotFound(f"{path} is not served here")
     if path == "/":
         _allow(method, COUNTER_METHODS)
+        access.authorize(method, request.headers.get("authorization"), settings)
         return _count(request, settings)
     _allow(method, RESOURCE_METHODS)
+    access.authorize(method, request.headers.get("authorization"), settings)
     key = resources.resource_key(settings, path)
     if method in ("GET", "HEAD"):
         return _read(request, key, path)
@@ -369,8 +371,9 @@ def _condition(tags: ETags | None, *, weak: bool) -> str:
     return "," + ",".join(sorted(tag for tag in listed if _is_sha1_hex(tag))) + ","
 
 
-def _is_sha1_hex(tag: str) -> bool:
-    return len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
+def _is_sha1_hex(tag: str | None) -> bool:
+    # An empty quoted tag ("") parses as None: it names no stored document.
+    return tag is not None and len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
 
 
 def _declared_length(headers: Headers) -> int | None:

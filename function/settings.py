@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -31,6 +33,9 @@ class Settings:
     body_timeout_seconds: float = 30.0
     # "text": one line per record with time and level; "json": one JSON object per line.
     log_format: str = "text"
+    # Optional bearer tokens (function/access.py); kept out of repr so that no log shows them.
+    write_token: str = dataclasses.field(default="", repr=False)
+    read_token: str = dataclasses.field(default="", repr=False)
 
     def __post_init__(self) -> None:
         checks = [
@@ -51,6 +56,8 @@ class Settings:
                 self.redis_url.startswith(("redis://", "rediss://", "unix://")),
                 "REDIS_URL must start with redis://, rediss:// or unix://",
             ),
+            (_is_token(self.write_token), f"WRITE_TOKEN {_TOKEN_RULE}"),
+            (_is_token(self.read_token), f"READ_TOKEN {_TOKEN_RULE}"),
         ]
         for holds, message in checks:
             if not holds:
@@ -73,3 +80,12 @@ class Settings:
                 wanted = {"int": "a whole number", "float": "a number"}.get(kind, kind)
                 raise ConfigError(f"{name} must be {wanted}, got {raw!r}") from None
         return cls(**values)
+
+
+# RFC 6750's b64token, at least 16 characters: a token an operator can paste into a header.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]{16,}=*")
+_TOKEN_RULE = "must be empty or at least 16 of A-Z a-z 0-9 - . _ ~ + / (then = padding)"
+
+
+def _is_token(value: str) -> bool:
+    return not value or _TOKEN.fullmatch(value) is not None

@@ -42,6 +42,7 @@ POLL_SECONDS=${POLL_SECONDS:-5} # between checks of the tunnel, the Job and the 
 # Fixed by the manifests in k8s/ and by func.yaml.
 SERVICE=kv-store
 SECRET=kv-store-redis
+TOKEN_SECRET=kv-store-tokens
 IMAGE_REPOSITORY=dev.local/kv-store
 
 SERVING_RELEASES=https://github.com/knative/serving/releases/download/$KNATIVE_VERSION
@@ -179,18 +180,35 @@ create_namespace_and_secret() {
     if k -n "$NAMESPACE" get secret "$SECRET" >/dev/null 2>&1; then
         info "Secret exists: kept, so Redis and its data keep their password"
         if [ -n "${REDIS_PASSWORD:-}" ]; then info "(REDIS_PASSWORD is not applied to it)"; fi
+        if [ -z "$(k -n "$NAMESPACE" get secret "$SECRET" -o jsonpath='{.data.function-password}')" ]; then
+            die "Secret '$SECRET' has no function-password (made before Redis had the function's own
+user). Delete it (kubectl --context $PROFILE -n $NAMESPACE delete secret $SECRET) and run again:
+Redis keeps its data on its volume and gets new passwords."
+        fi
     else
-        local password=${REDIS_PASSWORD:-}
-        # Hex: a random password that needs no escaping anywhere.
+        local password=${REDIS_PASSWORD:-} function_password
+        # Hex: random passwords that need no escaping anywhere.
         if [ -z "$password" ]; then password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n'); fi
+        function_password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
         case $password in *[[:cntrl:]]*) die "REDIS_PASSWORD must not hold control characters" ;; esac
         # Each value from its own file, byte for byte (an env file would cut at newlines and
-        # '='); printf is a shell builtin, so the password never appears in a process list.
+        # '='); printf is a shell builtin, so no password appears in a process list. The function
+        # connects as Redis's least-privilege user kv-function (k8s/redis/statefulset.yaml).
         k -n "$NAMESPACE" create secret generic "$SECRET" \
             --from-file=password=<(printf '%s' "$password") \
-            --from-file=url=<(printf 'redis://:%s@redis:6379/0' "$(url_encode "$password")")
+            --from-file=function-password=<(printf '%s' "$function_password") \
+            --from-file=url=<(printf 'redis://kv-function:%s@redis:6379/0' "$function_password")
         if [ -n "${REDIS_PASSWORD:-}" ]; then info "created with REDIS_PASSWORD"
         else info "created with a random password"; fi
+    fi
+    # The bearer token PUT and DELETE need (WRITE_TOKEN in k8s/knative-service.yaml, func.yaml).
+    if k -n "$NAMESPACE" get secret "$TOKEN_SECRET" >/dev/null 2>&1; then
+        info "Secret '$TOKEN_SECRET' exists: kept, so clients keep their write token"
+    else
+        k -n "$NAMESPACE" create secret generic "$TOKEN_SECRET" --from-env-file=<(
+            printf 'write-token=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')")
+        info "Secret '$TOKEN_SECRET' created with a random write token; read it with:"
+        info "  kubectl -n $NAMESPACE get secret $TOKEN_SECRET -o jsonpath='{.data.write-token}' | base64 -d"
     fi
 }
 

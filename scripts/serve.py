@@ -166,7 +166,7 @@ def serve(entry_point: str, host: str, port: int, data_dir: Path | None) -> int:
         if data_dir is not None:
             redis_server = RedisServer(data_dir, persist=True, preexec_fn=_die_with_parent)
             redis_server.start()
-            env["REDIS_URL"] = redis_server.url
+            env["REDIS_URL"] = redis_server.function_url  # its least-privilege user
             _say(f"embedded Redis on {redis_server.url}, data in {data_dir}")
         if stopping:
             return 0

@@ -106,7 +106,7 @@ def _starter(
         port = free_port()
         scratch = tmp_path_factory.mktemp("function")
         full_env = {
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_server.function_url,  # least privilege, as deployed
             "WORKERS": str(workers),
             # gunicorn's control socket goes here: servers running side by side keep their own.
             "XDG_RUNTIME_DIR": str(scratch),

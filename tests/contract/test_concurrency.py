@@ -29,7 +29,7 @@ async def _hit_counter(urls: list[str], hits: int) -> list[int]:
 
 def test_counter_is_exact_across_two_processes(start_function: Any) -> None:
     # Both entry points at once, with a fresh key prefix so the count starts at zero.
-    env = {"KEY_PREFIX": f"count-test-{uuid.uuid4().hex}:"}
+    env = {"KEY_PREFIX": f"kv:count-test-{uuid.uuid4().hex}:"}
     servers: list[RunningFunction] = [
         start_function("handle", env=env),
         start_function("handle_flask", env=env),
@@ -42,7 +42,7 @@ def test_counter_is_exact_across_two_processes(start_function: Any) -> None:
 
 
 def test_counter_is_exact_across_workers(start_function: Any) -> None:
-    env = {"KEY_PREFIX": f"count-test-{uuid.uuid4().hex}:"}
+    env = {"KEY_PREFIX": f"kv:count-test-{uuid.uuid4().hex}:"}
     server: RunningFunction = start_function("handle", env=env, workers=2)
     counts = asyncio.run(_hit_counter([server.url], PARALLEL_HITS))
     assert sorted(counts) == list(range(1, PARALLEL_HITS + 1))

@@ -127,3 +127,19 @@ def test_only_one_of_many_conditional_writers_wins(
     with concurrent.futures.ThreadPoolExecutor(writers) as pool:
         statuses = sorted(pool.map(write, range(1, writers + 1)))
     assert statuses == [200] + [412] * (writers - 1)
+
+
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+@pytest.mark.parametrize("value", ['""', 'W/""', '"", W/"x+#"', "no-quotes"])
+def test_odd_entity_tags_are_compared_not_a_fault(
+    client: httpx.Client, path: str, header: str, value: str
+) -> None:
+    """Empty or malformed tags name no stored document: If-Match fails, If-None-Match holds."""
+    tag = client.put(path, json={"v": 1}).headers["etag"]
+    answer = client.put(path, json={"v": 2}, headers={header: value})
+    if header == "If-Match":
+        assert answer.status_code == 412 and error_of(answer) == "precondition_failed"
+        assert client.get(path).headers["etag"] == tag
+    else:
+        assert answer.status_code == 200
+        assert answer.headers["etag"] != tag

@@ -52,6 +52,7 @@ def compose(tmp_path: Path) -> Iterator[tuple[Compose, str, int]]:
         "REDIS_IMAGE": redis_image,
         "FUNCTION_PORT": str(port),
         "REDIS_PASSWORD": uuid.uuid4().hex,
+        "REDIS_FUNCTION_PASSWORD": uuid.uuid4().hex,
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

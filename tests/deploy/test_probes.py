@@ -30,7 +30,7 @@ def test_probe_paths_answer_200_and_leave_the_counter_alone(
     }
     assert "/" not in paths
     # A key prefix of its own: the counter starts at zero and only this test touches it.
-    prefix = f"probe-check-{uuid.uuid4().hex}:"
+    prefix = f"kv:probe-check-{uuid.uuid4().hex}:"  # under the Redis user's key pattern kv:*
     running = start_function(env={"KEY_PREFIX": prefix})
     with httpx.Client(base_url=running.url, timeout=10) as http:
         assert http.get("/", headers=JSON).json() == {"count": 1}

@@ -22,13 +22,19 @@ REDIS_PORT = 6379
 
 
 def redis_args(statefulset: Manifest) -> dict[str, str]:
-    """redis-server's `--option value` arguments as a mapping."""
+    """redis-server's `--option value...` arguments as a mapping (several values: space-joined)."""
     redis = container(statefulset)
     assert redis["command"] == ["redis-server"]
     args = redis["args"]
-    assert len(args) % 2 == 0 and all(a.startswith("--") for a in args[::2])
-    pairs = zip(args[::2], args[1::2], strict=True)
-    return {option.removeprefix("--"): value for option, value in pairs}
+    assert args and args[0].startswith("--")
+    options: dict[str, list[str]] = {}
+    for arg in args:
+        if arg.startswith("--"):
+            options[arg.removeprefix("--")] = values = []
+        else:
+            values.append(arg)
+    assert all(options.values()), "an option without a value"
+    return {option: " ".join(values) for option, values in options.items()}
 
 
 def test_redis_is_redis_7_at_an_exact_tag(redis_statefulset: Manifest) -> None:
