@@ -1,11 +1,10 @@
-"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio."""
+"""``handle``: the function in functions-framework's ASGI mode (``--asgi``)."""
 
 from __future__ import annotations
 
 import functools
 import os
 
-import redis.asyncio
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
@@ -17,7 +16,7 @@ settings = Settings.from_env(os.environ)
 
 
 @functools.cache
-def _redis() -> redis.asyncio.Redis:
+def _redis() -> store.AsyncCommands:
     # Made on the first request, inside the worker's event loop (workers fork after import).
     return store.async_client(settings)
 

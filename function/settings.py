@@ -18,6 +18,8 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     # Per process; more requests than this waiting on Redis at once are answered 503.
     redis_max_connections: int = 256
+    # REDIS_URL names any node of a Redis Cluster: route each key to the node owning its slot.
+    redis_cluster: bool = False
     key_prefix: str = "kv:"
     ttl_default_seconds: int = 31_536_000  # 365 days
     ttl_min_seconds: int = 1
@@ -56,9 +58,19 @@ class Settings:
             raw = environ.get(name, "").strip()
             if not raw:
                 continue
-            cast: Callable[[str], Any] = {"int": int, "float": float}.get(str(field.type), str)
+            casts: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _flag}
+            cast = casts.get(str(field.type), str)
             try:
                 values[field.name] = cast(raw)
             except ValueError:
                 raise ConfigError(f"{name} must be a {field.type}, got {raw!r}") from None
         return cls(**values)
+
+
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

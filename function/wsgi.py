@@ -6,7 +6,6 @@ import functools
 import os
 
 import flask
-import redis
 
 from . import store
 from .service import RedisCall, Request, Response, body_limit, dispatch, internal_error
@@ -16,7 +15,7 @@ settings = Settings.from_env(os.environ)
 
 
 @functools.cache
-def _redis() -> redis.Redis:
+def _redis() -> store.SyncCommands:
     # Made on the first request, in the worker (gunicorn forks after import); thread-safe pool.
     return store.sync_client(settings)
 
