@@ -39,6 +39,10 @@ def _baseline_command(port: int) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "baseline_app.py")]
 
 
+def _pool_command(port: int) -> list[str]:
+    return framework_command(BENCH_DIR / "pool_function.py", "handle", port, asgi=True)
+
+
 def _noop_command(port: int) -> list[str]:
     return framework_command(BENCH_DIR / "noop_function.py", "noop", port, asgi=True)
 
@@ -64,6 +68,12 @@ SERVERS: tuple[ServerSpec, ...] = (
         name="handle",
         description="functions-framework --asgi: gunicorn + uvicorn worker, 1 worker",
         command=functools.partial(function_command, "handle"),
+        probe_path="/health/readiness",
+    ),
+    ServerSpec(
+        name="handle_pool",
+        description="handle as before: redis-py asyncio connection pool, pure-Python parser",
+        command=_pool_command,
         probe_path="/health/readiness",
     ),
     ServerSpec(
