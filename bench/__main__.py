@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import cpu
+from bench.clients import redis_benchmark_get, redis_cpu_seconds
 from bench.hey import LoadRequest, require_hey, run_hey
 from bench.redis_server import BenchRedis, running_redis
 from bench.report import (
@@ -50,6 +53,8 @@ from scripts.local_redis import free_port
 PUT_BODY = json.dumps({"hello": 999, "name": "x"})
 STORED_PATH = "/bench/resource"
 PUT_PATH = "/bench/put-target"
+# With --pin: one core for Redis, one for the server under test, the rest of ten for the load.
+REDIS_CORE, SERVER_CORE, LOAD_CORES = 0, 1, set(range(2, 10))
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--out", type=Path, default=BENCH_DIR / "results", help="directory for results"
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"a core each: Redis on CPU {REDIS_CORE}, the server on CPU {SERVER_CORE}, hey and "
+        f"the bench on CPUs {min(LOAD_CORES)}-{max(LOAD_CORES)} (needs {max(LOAD_CORES) + 1} CPUs)",
+    )
+    parser.add_argument(
         "--require-targets",
         action="store_true",
         help="exit with status 1 when a measured target does not hold",
@@ -126,8 +137,12 @@ def main(argv: list[str]) -> int:
     logs_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(raw_dir, ignore_errors=True)  # hey's output of this run only
     began = time.monotonic()
+    if args.pin:
+        os.sched_setaffinity(0, LOAD_CORES)  # hey and whatever else this process starts
 
     with running_redis() as redis:
+        if args.pin:
+            cpu.pin(redis.pid, {REDIS_CORE})
         results = RunResults(
             machine=describe_machine(redis.version),
             settings={
@@ -142,6 +157,7 @@ def main(argv: list[str]) -> int:
             round_cells=[],
         )
         footprints: dict[str, list[ServerFootprint]] = {}
+        plain_get_samples: list[float] = []
         for log_path in logs_dir.glob("*.log"):
             log_path.unlink()
         for round_index in range(args.rounds):
@@ -160,6 +176,14 @@ def main(argv: list[str]) -> int:
                     ) from None
                 results.round_cells += cells
                 footprints.setdefault(spec.name, []).append(footprint)
+            plain = redis_benchmark_get(redis.url, args.duration)
+            if plain is not None:
+                plain_get_samples.append(plain["redis_us_per_op"])
+                print(
+                    f"== redis-benchmark GET -c 16: {plain['redis_us_per_op']:.1f} µs/op in Redis"
+                )
+        if plain_get_samples:
+            results.plain_get_redis_us = statistics.median(plain_get_samples)
         for spec in args.servers:
             results.footprints.append(combine_footprints(footprints[spec.name]))
             for scenario in SCENARIOS:
@@ -194,6 +218,8 @@ def measure_server(
         if attempt < args.starts - 1:
             server.stop()
     assert server is not None  # args.starts >= 1
+    if args.pin:
+        cpu.pin(server.process.pid, {SERVER_CORE})
     print(f"   start to first 200: {', '.join(f'{s:.2f}' for s in start_samples)} s", flush=True)
     try:
         prepare(server)
@@ -210,15 +236,18 @@ def measure_server(
             if args.warmup > 0:
                 run_hey(request, duration_seconds=args.warmup, concurrency=args.concurrency)
             before = cpu.snapshot(tracked)
+            redis_before = redis_cpu_seconds(redis.url)
             load, raw = run_hey(
                 request, duration_seconds=args.duration, concurrency=args.concurrency
             )
+            redis_cpu = redis_cpu_seconds(redis.url) - redis_before
             foreign = cpu.foreign_cores(before, cpu.snapshot(tracked))
             (raw_dir / f"{spec.name}-{scenario.slug}.txt").write_text(raw)
-            cell = Cell.from_load(spec.name, scenario.name, load, foreign)
+            cell = Cell.from_load(spec.name, scenario.name, load, foreign, redis_cpu)
             print(
                 f"   {scenario.name:<6} {cell.requests_per_second:>9,.0f} req/s  "
                 f"p50 {_ms(cell.p50_ms)} ms  p99 {_ms(cell.p99_ms)} ms  errors {cell.errors}  "
+                f"Redis {_ms(cell.redis_us_per_request)} µs/req  "
                 f"other CPU {foreign:.0%} of a core",
                 flush=True,
             )

@@ -7,6 +7,7 @@ hey and the bench itself spent, per second of the cell, is the share of a core o
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Iterable
@@ -86,3 +87,13 @@ def wait_until_quiet(
                     flush=True,
                 )
             return foreign
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Keep a process tree, every thread of it, on these CPUs (``taskset -a`` for a tree)."""
+    for member in process_tree(pid):
+        for thread in member.threads():
+            try:
+                os.sched_setaffinity(thread.id, cores)
+            except (ProcessLookupError, PermissionError):
+                continue

@@ -40,6 +40,10 @@ def _baseline_command(port: int) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "baseline_app.py")]
 
 
+def _pool_command(port: int) -> list[str]:
+    return framework_command(BENCH_DIR / "pool_function.py", "handle", port, asgi=True)
+
+
 def _noop_command(port: int) -> list[str]:
     return framework_command(BENCH_DIR / "noop_function.py", "noop", port, asgi=True)
 
@@ -78,6 +82,12 @@ SERVERS: tuple[ServerSpec, ...] = (
         name="func",
         description="function.new under func's runtime: func-python 0.8.1 (hypercorn), 1 process",
         command=_func_command,
+        probe_path="/health/readiness",
+    ),
+    ServerSpec(
+        name="handle_pool",
+        description="handle as before: redis-py asyncio connection pool, pure-Python parser",
+        command=_pool_command,
         probe_path="/health/readiness",
     ),
     ServerSpec(

@@ -1,4 +1,4 @@
-"""``handle``: the function in functions-framework's ASGI mode (``--asgi``), on redis.asyncio.
+"""``handle``: the function in functions-framework's ASGI mode (``--asgi``).
 
 ``app`` is the same function as a plain ASGI application: ``function.serving`` has
 functions-framework serve it in place of its own Starlette router, so every request, whatever its
@@ -17,7 +17,6 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import redis.asyncio
 from starlette.datastructures import Headers
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
@@ -49,7 +48,7 @@ class _ClientGone(Exception):
 
 
 @functools.cache
-def _redis() -> redis.asyncio.Redis:
+def _redis() -> store.AsyncCommands:
     # Made on the first request, inside the worker's event loop (workers fork after import).
     return store.async_client(settings)
 
@@ -75,7 +74,7 @@ async def serve(
     receive: Receive,
     send: Send,
     settings: Settings,
-    redis_client: Callable[[], redis.asyncio.Redis],
+    redis_client: Callable[[], store.AsyncCommands],
 ) -> None:
     """Answers one HTTP request on the ASGI ``send`` channel."""
     response = await respond(scope, receive, settings, redis_client)
@@ -86,7 +85,7 @@ async def respond(
     scope: Scope,
     receive: Receive,
     settings: Settings,
-    redis_client: Callable[[], redis.asyncio.Redis],
+    redis_client: Callable[[], store.AsyncCommands],
 ) -> Response:
     """The answer to one request; never raises. Faults become a 500 and a log line."""
     try:

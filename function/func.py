@@ -13,7 +13,6 @@ import asyncio
 import os
 from collections.abc import Mapping
 
-import redis.asyncio
 from starlette.types import Receive, Scope, Send
 
 from . import store
@@ -26,7 +25,7 @@ class Function:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._redis: redis.asyncio.Redis | None = None
+        self._redis: store.AsyncCommands | None = None
         self._closing: asyncio.Task[None] | None = None
 
     def start(self, cfg: Mapping[str, str]) -> None:
@@ -44,9 +43,8 @@ class Function:
         """
         client, self._redis = self._redis, None
         if client is not None:
-            # The pool was handed to the client, so the client closes it only when told to. The
-            # task is kept here because the event loop holds its tasks only weakly.
-            closing = client.aclose(close_connection_pool=True)
+            # The task is kept here because the event loop holds its tasks only weakly.
+            closing = client.aclose()
             self._closing = asyncio.get_running_loop().create_task(closing)
 
     def alive(self) -> tuple[bool, str]:
@@ -63,7 +61,7 @@ class Function:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await serve(scope, receive, send, self.settings, self._client)
 
-    def _client(self) -> redis.asyncio.Redis:
+    def _client(self) -> store.AsyncCommands:
         if self._redis is None:
             raise RuntimeError("a request arrived outside start() and stop()")
         return self._redis

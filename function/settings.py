@@ -20,6 +20,8 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     # Per process; more requests than this waiting on Redis at once are answered 503.
     redis_max_connections: int = 256
+    # REDIS_URL names any node of a Redis Cluster: route each key to the node owning its slot.
+    redis_cluster: bool = False
     key_prefix: str = "kv:"
     ttl_default_seconds: int = 31_536_000  # 365 days
     ttl_min_seconds: int = 1
@@ -73,11 +75,16 @@ class Settings:
             if not raw:
                 continue
             kind = str(field.type)
-            cast: Callable[[str], Any] = {"int": int, "float": float}.get(kind, str)
+            casts: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _flag}
+            cast = casts.get(kind, str)
             try:
                 values[field.name] = cast(raw)
             except ValueError:
-                wanted = {"int": "a whole number", "float": "a number"}.get(kind, kind)
+                wanted = {
+                    "int": "a whole number",
+                    "float": "a number",
+                    "bool": "1 or 0 (yes/no, true/false, on/off)",
+                }.get(kind, kind)
                 raise ConfigError(f"{name} must be {wanted}, got {raw!r}") from None
         return cls(**values)
 
@@ -89,3 +96,15 @@ _TOKEN_RULE = "must be empty or at least 16 of A-Z a-z 0-9 - . _ ~ + / (then = p
 
 def _is_token(value: str) -> bool:
     return not value or _TOKEN.fullmatch(value) is not None
+
+
+_WANTED = {"int": "a whole number", "float": "a number", "bool": "1 or 0 (or yes/no, true/false)"}
+
+
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

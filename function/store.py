@@ -1,43 +1,75 @@
 """Redis clients and the one place a ``RedisCall`` meets Redis.
 
-Every request waits at most about ``redis_timeout_seconds`` on Redis: to connect and for each
-reply. A process holds at most ``redis_max_connections``; a request that finds them all busy is
-answered 503 at once (a pool that waits for a free connection instead costs every request an
-asyncio condition and timer: about 13% of the throughput of ``handle``).
+The ASGI entry point shares one connection per process (``redis_conn``): commands are written as
+they come and replies parsed by hiredis, about a tenth of the CPU per command of a connection pool
+(the figures are in the README). The Flask entry point serves one request per thread, so it keeps
+redis-py's thread-safe pool, which parses with hiredis too once hiredis is installed.
 
-A dropped connection is retried once at once (a pooled connection may have died with a
-restarted Redis); a timeout is not retried, since the command may have run. Connections are made
-on first use and remade after errors, so Redis can come and go. Other Redis errors (a wrong type,
-a refused command) are faults, answered as a 500 by the adapter.
+Every request waits at most about ``redis_timeout_seconds`` on Redis: to connect and for its
+reply. At most ``redis_max_connections`` requests of a process wait on Redis at once; one more is
+answered 503 at once rather than queued.
+
+No command is sent twice where it might have run: a timeout or a dropped connection is answered
+503, and only ``NOSCRIPT`` (the script did not run) is followed by the same call as ``EVAL``.
+The redis-py pool retries a dropped connection once at once, before the command reached Redis
+(a pooled connection may have died with a restarted Redis). Other Redis errors (a wrong type, a
+refused command) are faults, answered as a 500 by the adapter.
+
+With ``REDIS_CLUSTER=1`` both entry points use redis-py's cluster clients: slot routing, ``MOVED``
+and ``ASK`` redirects, a topology refresh after a node fails. Every request touches one key, so
+every command and script runs on the one node that owns its slot.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import (
+    ClusterDownError,
     ConnectionError,
     MaxConnectionsError,
     NoScriptError,
     OutOfMemoryError,
+    ReadOnlyError,
     ResponseError,
+    SlotNotCoveredError,
     TimeoutError,
+    TryAgainError,
 )
 from redis.retry import Retry
 
-from .service import (
-    RedisCall,
-    Response,
-    finish,
-    overloaded,
-    redis_unavailable,
-    storage_full,
-)
+from .redis_conn import Overloaded, SharedConnection
+from .service import RedisCall, Response, finish, overloaded, redis_unavailable, storage_full
 from .settings import Settings
+
+# Answered 503: Redis is away, slow, or (in a cluster) between owners of a slot.
+UNAVAILABLE = (
+    ConnectionError,
+    TimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    ReadOnlyError,
+)
+# A cluster client may retry these alone: each says the command did not run.
+CLUSTER_RETRY_ERRORS = (ClusterDownError, SlotNotCoveredError)
+CLUSTER_RETRIES = 2
+
+
+class AsyncCommands(Protocol):
+    async def execute_command(self, *args: Any) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SyncCommands(Protocol):
+    def execute_command(self, *args: Any) -> Any: ...
 
 
 def _pool_options(settings: Settings) -> dict[str, Any]:
@@ -49,16 +81,41 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def async_client(settings: Settings) -> redis.asyncio.Redis:
-    pool = redis.asyncio.ConnectionPool.from_url(
+class _AsyncCluster(redis.asyncio.RedisCluster):
+    # redis-py would also resend after a timeout or a dropped connection (the command may have
+    # run); a failure there is answered 503 and the next request refreshes the topology.
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ERRORS  # type: ignore[assignment]
+
+
+class _SyncCluster(redis.RedisCluster):
+    ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ERRORS  # type: ignore[assignment]
+
+
+def _cluster_retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.5, base=0.1), CLUSTER_RETRIES)
+
+
+def async_client(settings: Settings) -> AsyncCommands:
+    if settings.redis_cluster:
+        return _AsyncCluster.from_url(
+            settings.redis_url,
+            retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.1), CLUSTER_RETRIES),
+            max_connections=settings.redis_max_connections,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+    return SharedConnection.from_url(
         settings.redis_url,
-        retry=AsyncRetry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
-        **_pool_options(settings),
+        timeout=settings.redis_timeout_seconds,
+        max_pending=settings.redis_max_connections,
     )
-    return redis.asyncio.Redis(connection_pool=pool)
 
 
-def sync_client(settings: Settings) -> redis.Redis:
+def sync_client(settings: Settings) -> SyncCommands:
+    if settings.redis_cluster:
+        return _SyncCluster.from_url(
+            settings.redis_url, retry=_cluster_retry(), **_pool_options(settings)
+        )
     pool = redis.ConnectionPool.from_url(
         settings.redis_url,
         retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
@@ -72,39 +129,39 @@ def _out_of_memory(error: ResponseError) -> bool:
     return isinstance(error, OutOfMemoryError) or "-OOM command not allowed" in str(error)
 
 
-async def run_async(client: redis.asyncio.Redis, call: RedisCall) -> Response:
+async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
     try:
         try:
-            reply = await client.execute_command(*call.command)  # type: ignore[no-untyped-call]
+            reply = await client.execute_command(*call.command)
         except NoScriptError:
             if call.fallback is None:
                 raise
-            reply = await client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
-    except MaxConnectionsError as error:
+            reply = await client.execute_command(*call.fallback)
+    except (MaxConnectionsError, Overloaded) as error:
         return overloaded(error)
     except ResponseError as error:
         if not _out_of_memory(error):
             raise
         return storage_full(error)
-    except (ConnectionError, TimeoutError) as error:
+    except UNAVAILABLE as error:
         return redis_unavailable(error)
     return finish(call, reply)
 
 
-def run_sync(client: redis.Redis, call: RedisCall) -> Response:
+def run_sync(client: SyncCommands, call: RedisCall) -> Response:
     try:
         try:
-            reply = client.execute_command(*call.command)  # type: ignore[no-untyped-call]
+            reply = client.execute_command(*call.command)
         except NoScriptError:
             if call.fallback is None:
                 raise
-            reply = client.execute_command(*call.fallback)  # type: ignore[no-untyped-call]
-    except MaxConnectionsError as error:
+            reply = client.execute_command(*call.fallback)
+    except (MaxConnectionsError, Overloaded) as error:
         return overloaded(error)
     except ResponseError as error:
         if not _out_of_memory(error):
             raise
         return storage_full(error)
-    except (ConnectionError, TimeoutError) as error:
+    except UNAVAILABLE as error:
         return redis_unavailable(error)
     return finish(call, reply)

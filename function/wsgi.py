@@ -7,7 +7,6 @@ import logging
 import os
 
 import flask
-import redis
 from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
@@ -29,7 +28,7 @@ settings = Settings.from_env(os.environ)
 
 
 @functools.cache
-def _redis() -> redis.Redis:
+def _redis() -> store.SyncCommands:
     # Made on the first request, in the worker (gunicorn forks after import); thread-safe pool.
     return store.sync_client(settings)
 

@@ -67,3 +67,11 @@ def test_blank_values_keep_defaults() -> None:
 def test_bad_values_name_their_variable(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(environ)
+
+
+def test_redis_cluster_flag() -> None:
+    assert Settings.from_env({}).redis_cluster is False
+    assert Settings.from_env({"REDIS_CLUSTER": "1"}).redis_cluster is True
+    assert Settings.from_env({"REDIS_CLUSTER": "false"}).redis_cluster is False
+    with pytest.raises(ConfigError, match="REDIS_CLUSTER"):
+        Settings.from_env({"REDIS_CLUSTER": "maybe"})

@@ -1,0 +1,34 @@
+"""``handle`` as it was before the shared connection: the same handler on redis-py's asyncio
+connection pool with its pure-Python reply parser, for a before/after comparison in one run.
+
+Served with `functions-framework --asgi --source bench/pool_function.py --target handle`.
+"""
+
+import functools
+
+import redis.asyncio
+from redis._parsers import _AsyncRESP2Parser
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError
+
+from function import asgi
+
+
+@functools.cache
+def _pool_client() -> redis.asyncio.Redis:
+    settings = asgi.settings
+    pool = redis.asyncio.ConnectionPool.from_url(
+        settings.redis_url,
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=0,
+        parser_class=_AsyncRESP2Parser,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+asgi._redis = _pool_client  # the client is all that differs
+handle = asgi.handle
