@@ -86,6 +86,14 @@ class _AsyncCluster(redis.asyncio.RedisCluster):
     # run); a failure there is answered 503 and the next request refreshes the topology.
     ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ERRORS  # type: ignore[assignment]
 
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except RuntimeError as error:
+            # While a node dies, redis-py can write to a transport uvloop has already closed
+            # ("the handler is closed"): the node is not answering, which is a 503, not a fault.
+            raise ConnectionError(f"Redis Cluster node connection lost: {error}") from error
+
 
 class _SyncCluster(redis.RedisCluster):
     ERRORS_ALLOW_RETRY = CLUSTER_RETRY_ERRORS  # type: ignore[assignment]
@@ -139,12 +147,12 @@ async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
             reply = await client.execute_command(*call.fallback)
     except (MaxConnectionsError, Overloaded) as error:
         return overloaded(error)
+    except UNAVAILABLE as error:  # before ResponseError: a cluster's "down" replies are ones
+        return redis_unavailable(error)
     except ResponseError as error:
         if not _out_of_memory(error):
             raise
         return storage_full(error)
-    except UNAVAILABLE as error:
-        return redis_unavailable(error)
     return finish(call, reply)
 
 
@@ -158,10 +166,10 @@ def run_sync(client: SyncCommands, call: RedisCall) -> Response:
             reply = client.execute_command(*call.fallback)
     except (MaxConnectionsError, Overloaded) as error:
         return overloaded(error)
+    except UNAVAILABLE as error:  # before ResponseError: a cluster's "down" replies are ones
+        return redis_unavailable(error)
     except ResponseError as error:
         if not _out_of_memory(error):
             raise
         return storage_full(error)
-    except UNAVAILABLE as error:
-        return redis_unavailable(error)
     return finish(call, reply)
