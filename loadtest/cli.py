@@ -44,6 +44,9 @@ outputs in --out: timeline.csv (one row per second), timeline.png, summary.json,
 
 exit codes: 0 done, 1 failure, 2 usage, 3 a threshold broken, 130 interrupted
 
+environment: LOADTEST_TOKEN, when set, is sent as `Authorization: Bearer <token>` on every
+  request (a function with WRITE_TOKEN or READ_TOKEN); it never reaches the outputs
+
 examples:
   python -m loadtest --url http://127.0.0.1:8080 --profile step --duration 40 --users 20
   python -m loadtest --url http://EXTERNAL-IP --host-header kv-store.kv-store.example.com \\
@@ -279,6 +282,7 @@ def execute(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         resource_count=args.resources,
         host_header=args.host_header,
+        token=os.environ.get("LOADTEST_TOKEN") or None,
         max_in_flight=args.max_in_flight,
         processes=args.processes,
     )

@@ -56,6 +56,7 @@ class EngineSpec:
     resource_count: int
     max_in_flight: int
     host_header: str | None
+    token: str | None = field(default=None, repr=False)
     process_index: int = 0
     process_count: int = 1
 
@@ -174,6 +175,8 @@ class Engine:
         self.base_path = parts.path.rstrip("/")
         host = spec.host_header or parts.netloc
         self._head = f" HTTP/1.1\r\nHost: {host}\r\nUser-Agent: loadtest\r\n"
+        if spec.token:
+            self._head += f"Authorization: Bearer {spec.token}\r\n"
         self._count_request = self._get(self.base_path + "/")
         self.pool = ConnectionPool(spec.url, spec.timeout_s)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loadtest.engine import EngineResult
 from loadtest.knative import KnativeState
@@ -21,6 +21,8 @@ class RunSettings:
     timeout_s: float
     resource_count: int
     host_header: str | None = None
+    # Bearer token for a function with WRITE_TOKEN/READ_TOKEN set; kept out of repr and summaries.
+    token: str | None = field(default=None, repr=False)
     max_in_flight: int = 1000
     processes: int = 1
 

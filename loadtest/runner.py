@@ -44,6 +44,7 @@ def _spec(settings: RunSettings, index: int, count: int) -> EngineSpec:
         resource_count=settings.resource_count,
         max_in_flight=settings.max_in_flight,
         host_header=settings.host_header,
+        token=settings.token,
         process_index=index,
         process_count=count,
     )

@@ -316,9 +316,11 @@ print_requests() {
     if [ -n "$host" ]; then curl="curl -s -H 'Host: $host'"; fi
     cat <<EOF
 
-The function answers at $base${host:+ (with the header Host: $host)}. The article's requests:
+The function answers at $base${host:+ (with the header Host: $host)}. Writes need the token
+in the Secret $TOKEN_SECRET. The article's requests:
 
-  $curl -X PUT -H 'Content-Type: application/json' -d '{"hello": 999}' $base/testurl
+  TOKEN=\$(kubectl --context $PROFILE -n $NAMESPACE get secret $TOKEN_SECRET -o jsonpath='{.data.write-token}' | base64 -d)
+  $curl -X PUT -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"hello": 999}' $base/testurl
   $curl $base/testurl
   $curl $base/
 

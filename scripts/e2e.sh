@@ -54,6 +54,13 @@ FUNCTION_URL=${FUNCTION_URL:-$url}
 [ -n "$FUNCTION_URL" ] || no_cluster "Knative Service $NAMESPACE/$SERVICE has no URL yet"
 mkdir -p "$E2E_OUT"
 echo "e2e: context $KUBE_CONTEXT, service $NAMESPACE/$SERVICE, route $FUNCTION_URL"
+# cluster-up protects writes with a bearer token (Secret kv-store-tokens): the contract suite
+# and the load test send it. Exported, never printed.
+if [ -z "${FUNCTION_TOKEN:-}" ]; then
+    FUNCTION_TOKEN=$(k -n "$NAMESPACE" get secret kv-store-tokens \
+        -o jsonpath='{.data.write-token}' 2>/dev/null | base64 -d 2>/dev/null || true)
+fi
+export FUNCTION_TOKEN LOADTEST_TOKEN=${FUNCTION_TOKEN:-}
 
 pods() {
     k -n "$NAMESPACE" get pods -l "serving.knative.dev/service=$SERVICE" --no-headers \

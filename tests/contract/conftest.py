@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -20,8 +21,19 @@ from tests.conftest import RunningFunction
 @pytest.fixture
 def client(function: RunningFunction) -> Iterator[httpx.Client]:
     """An HTTP client on the function under test; a hung server fails the test, not the suite."""
-    with httpx.Client(base_url=function.url, timeout=10) as http:
+    with httpx.Client(base_url=function.url, timeout=10, headers=auth_headers()) as http:
         yield http
+
+
+def auth_headers() -> dict[str, str]:
+    """With FUNCTION_TOKEN set (a server with WRITE_TOKEN/READ_TOKEN, such as the one
+    `make cluster-up` deploys), every request of the suite carries it."""
+    token = os.environ.get("FUNCTION_TOKEN", "")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _auth_line() -> bytes:
+    return b"".join(f"{k}: {v}\r\n".encode() for k, v in auth_headers().items())
 
 
 @pytest.fixture
@@ -72,6 +84,7 @@ def put_head(target: bytes, body: bytes, extra: bytes = b"") -> bytes:
         b"Content-Length: "
         + str(len(body)).encode()
         + b"\r\nConnection: close\r\n"
+        + _auth_line()
         + extra
         + b"\r\n"
     )
@@ -83,6 +96,7 @@ def get_head(target: bytes, method: bytes = b"GET", extra: bytes = b"") -> bytes
         + b" "
         + target
         + b" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        + _auth_line()
         + extra
         + b"\r\n"
     )

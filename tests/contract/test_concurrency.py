@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import RunningFunction
+from tests.contract.conftest import auth_headers
 
 PARALLEL_HITS = 400
 
@@ -53,7 +54,7 @@ def _document(generation: int) -> dict[str, Any]:
 
 
 def test_readers_never_see_a_mix_of_two_documents(function: RunningFunction, path: str) -> None:
-    with httpx.Client(base_url=function.url, timeout=10) as http:
+    with httpx.Client(base_url=function.url, timeout=10, headers=auth_headers()) as http:
         assert http.put(path, json=_document(0)).status_code == 201
 
     writes = 300
@@ -62,7 +63,7 @@ def test_readers_never_see_a_mix_of_two_documents(function: RunningFunction, pat
     failures: list[str] = []
 
     def write() -> None:
-        with httpx.Client(base_url=function.url, timeout=10) as http:
+        with httpx.Client(base_url=function.url, timeout=10, headers=auth_headers()) as http:
             for generation in range(1, writes + 1):
                 response = http.put(path, json=_document(generation))
                 if response.status_code != 200:
@@ -70,7 +71,7 @@ def test_readers_never_see_a_mix_of_two_documents(function: RunningFunction, pat
         done.set()
 
     def read() -> None:
-        with httpx.Client(base_url=function.url, timeout=10) as http:
+        with httpx.Client(base_url=function.url, timeout=10, headers=auth_headers()) as http:
             while not done.is_set():
                 response = http.get(path)
                 if response.status_code != 200:

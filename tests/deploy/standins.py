@@ -19,6 +19,7 @@ file of recorded calls (one JSON object a line).
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -182,10 +183,22 @@ def kubectl(args: list[str], state: dict[str, Any]) -> int:
             if word.startswith("--from-file="):
                 key, _, path = word.removeprefix("--from-file=").partition("=")
                 data[key] = Path(path).read_text()
+            if word.startswith("--from-env-file="):
+                for line in Path(word.removeprefix("--from-env-file=")).read_text().splitlines():
+                    key, _, value = line.partition("=")
+                    data[key] = value
         state["secrets"][rest[2]] = data
         return 0
     if verb == "get" and rest[:1] == ["secret"]:
-        return 0 if rest[1] in state["secrets"] else 1
+        if rest[1] not in state["secrets"]:
+            print(f'Error from server (NotFound): secrets "{rest[1]}" not found', file=sys.stderr)
+            return 1
+        query = flags.get("-o", "")
+        if query.startswith("jsonpath={.data."):
+            # As kubectl: a Secret's data values are base64; a missing key prints nothing.
+            value = state["secrets"][rest[1]].get(query.removeprefix("jsonpath={.data.")[:-1])
+            print(base64.b64encode(value.encode()).decode() if value is not None else "", end="")
+        return 0
     if verb == "get" and rest[:1] == ["configmap"] and rest[1] == "config-domain":
         print("".join(f"{key}\n" for key in sorted(state["domain"])), end="")
         return 0

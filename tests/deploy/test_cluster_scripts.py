@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
+from scripts.local_redis import FUNCTION_USER, RedisServer
 from tests.deploy.manifests import ROOT, Manifest, container, quantity
 from tests.deploy.test_manifest_schemas import KUBERNETES_VERSION
 
@@ -255,15 +255,25 @@ def test_a_redis_password_with_spaces_reaches_redis_and_the_url(
     cluster.set(tunnel_ip=TUNNEL_IP)
     result = cluster.run(DEPLOY_WITH="kubectl", REDIS_PASSWORD=password)
     assert result.returncode == 0, result.stderr
-    secret = cluster.state()["secrets"]["kv-store-redis"]
+    secrets = cluster.state()["secrets"]
+    secret = secrets["kv-store-redis"]
     assert secret["password"] == password
     url = urlsplit(secret["url"])
     assert (url.hostname, url.port, url.path) == ("redis", 6379, "/0")
-    # A real Redis with that password (as the StatefulSet starts it) accepts the Secret's URL.
-    with RedisServer(tmp_path / "redis", password=password) as server:
+    # The function connects as its own least-privilege user, with a password of its own.
+    assert url.username == FUNCTION_USER and url.password == secret["function-password"]
+    assert len(secret["function-password"]) == 48 and secret["function-password"] != password
+    assert len(secrets["kv-store-tokens"]["write-token"]) == 64
+    # A real Redis started as the StatefulSet starts it (administrator password, the function's
+    # user and rules) accepts the Secret's URL, and the administrator's password too.
+    server = RedisServer(tmp_path / "redis", password=password)
+    server.function_password = secret["function-password"]
+    with server:
         local_url = secret["url"].replace("@redis:6379", f"@127.0.0.1:{server.port}")
         with redis.Redis.from_url(local_url) as client:
-            assert client.ping() is True
+            assert client.execute_command("INCR", "kv:count") == 1
+        with redis.Redis(port=server.port, password=password) as admin:
+            assert admin.ping() is True
 
 
 # CPU requests on the minikube node besides the function's pods, in millicores: kubeadm's control

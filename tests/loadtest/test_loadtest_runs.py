@@ -592,3 +592,21 @@ def test_ctrl_c_stops_every_process_and_writes_what_was_recorded(
     assert summary["requests_sent"] == summary["requests_answered"] > 0
     assert summary["requests_unfinished"] == 0
     assert "(interrupted)" in stdout
+
+
+def test_loadtest_token_is_sent_and_never_written(
+    start_function: StartFunction, tmp_path: Path
+) -> None:
+    token = "loadtest-token-0123456789abcdef"
+    served = start_function(env={"WRITE_TOKEN": token, "READ_TOKEN": token})
+    args = ["--url", served.url, "--duration", "2", "--users", "2", "--mix", "get=1,put=1"]
+    refused = run_tool(*args, "--out", str(tmp_path / "refused"))
+    _, summary = outputs(tmp_path / "refused", 2)
+    assert summary["requests_answered"] > 0
+    assert set(summary["responses"]) == {"401"}, refused.stdout
+    allowed = run_tool(*args, "--out", str(tmp_path / "allowed"), env={"LOADTEST_TOKEN": token})
+    _, summary = outputs(tmp_path / "allowed", 2)
+    assert_clean(allowed, summary)
+    assert set(summary["responses"]) <= {"200", "201", "404"}
+    written = "".join(f.read_text(errors="replace") for f in (tmp_path / "allowed").iterdir())
+    assert token not in written + allowed.stdout + allowed.stderr
