@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -60,6 +61,7 @@ class RedisServer:
         binary: str | None = None,
         password: str | None = None,
         tls_files: tuple[Path, Path] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -67,6 +69,7 @@ class RedisServer:
         self.binary = binary or server_binary()
         self.password = password
         self.tls_files = tls_files
+        self.extra_args = list(extra_args)  # more redis-server directives, e.g. --unixsocket PATH
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,6 +101,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout

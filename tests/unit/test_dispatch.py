@@ -109,13 +109,15 @@ def test_counter_key_follows_the_prefix() -> None:
     ("accept", "as_json"),
     [("application/json", True), ("text/plain, application/json;q=0.9", False),
      ("application/json, text/plain;q=0.5", True), ("*/*", False), ("", False),
-     ("text/html", False)],
+     ("text/html", False), ("application/*", True),
+     ("text/plain;q=0.5, application/json;q=0.4", False)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
     call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
     response = finish(call, 3)
     if as_json:
         assert (response.body, response.content_type) == (b'{"count":3}', "application/json")
+        assert response.status == 200
     else:
         assert (response.body, response.content_type) == (b"Count is 3.", service.TEXT)
 
@@ -224,6 +226,12 @@ def test_put_ttl_outside_bounds_is_refused(query: bytes) -> None:
     assert error_of(response) == (400, "invalid_ttl")
 
 
+@pytest.mark.parametrize("query", [b"ttl=x", b"ttl=1&ttl=1"])
+def test_ttl_message_asks_for_one_whole_number(query: bytes) -> None:
+    response = answered(dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), SETTINGS))
+    assert json.loads(response.body)["message"] == "ttl must be one whole number of seconds"
+
+
 def test_ttl_message_names_the_bounds() -> None:
     settings = Settings(ttl_min_seconds=5, ttl_default_seconds=5, ttl_max_seconds=10)
     response = answered(dispatch(request("PUT", "/a", b"{}", b"ttl=11", JSON_HEADERS), settings))
@@ -234,7 +242,8 @@ def test_ttl_message_names_the_bounds() -> None:
     "content_type",
     ["application/json", "Application/JSON", "application/merge-patch+json",
      "application/json; charset=utf-8", "application/json;charset=UTF8",
-     'application/json; charset="utf-8"', "application/json; boundary=x"],
+     'application/json; charset="utf-8"', "application/json; boundary=x",
+     "application/json;charset=utf-8;x=y"],
 )  # fmt: skip
 def test_put_accepts_json_media_types(content_type: str) -> None:
     headers = {"content-type": content_type}
@@ -244,7 +253,8 @@ def test_put_accepts_json_media_types(content_type: str) -> None:
 @pytest.mark.parametrize(
     "content_type",
     [None, "", "text/json", "application/jsonx", "application/json+xml", "text/plain+json",
-     "application/json; charset=latin-1", "multipart/form-data"],
+     "application/json; charset=latin-1", "multipart/form-data",
+     "application/json; charset=utf-8=x", "application/json; charset=utf-8X"],
 )  # fmt: skip
 def test_put_refuses_other_media_types(content_type: str | None) -> None:
     headers = {} if content_type is None else {"content-type": content_type}
@@ -387,6 +397,18 @@ def test_path_limit_counts_utf8_bytes_inclusively() -> None:
         response = answered(dispatch(request("GET", too_long), settings))
         assert error_of(response) == (414, "uri_too_long")
         assert json.loads(response.body)["message"] == "the path is longer than 5 bytes"
+
+
+def test_trailing_slashes_alone_are_stripped() -> None:
+    assert call_of(dispatch(request("GET", "/aX/"), SETTINGS)).command[3] == "kv:r:/aX"
+
+
+def test_scripts_are_named_by_their_sha1() -> None:
+    script = service.Script("return 1")
+    assert script.sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+    call = script.call("k", "v", finish=lambda reply: Response(200))
+    assert call.command == ("EVALSHA", script.sha, 1, "k", "v")
+    assert call.fallback == ("EVAL", "return 1", 1, "k", "v")
 
 
 def test_lone_surrogate_path_is_measured_not_refused() -> None:
