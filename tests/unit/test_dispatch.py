@@ -434,6 +434,7 @@ def test_internal_error_keeps_details_in_the_log(caplog: pytest.LogCaptureFixtur
     body = json.loads(response.body)
     assert body["error"] == "internal"
     assert set(body) == {"error", "message"}
+    assert isinstance(body["message"], str) and body["message"]
     assert "hunter2" not in response.body.decode()
     assert "Traceback" not in response.body.decode()
     assert "RuntimeError" not in response.body.decode()

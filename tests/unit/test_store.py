@@ -179,7 +179,9 @@ def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
         settings_for(proxy.url)
     ) as client:
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
-        proxy.delay_seconds = TIMEOUT * 3  # under 4x the setting: a longer timeout would answer
+        # Under 4x the setting: a longer timeout would answer. Only the open connection is slow,
+        # so a client that retried on a new one would answer too.
+        proxy.delay_open_connections(TIMEOUT * 3)
         assert_unavailable(store.run_sync(client, call("GET", "/")))
         time.sleep(TIMEOUT * 4)
     # The timed-out INCR ran once: a retry would have counted the hit twice.
@@ -193,10 +195,44 @@ async def test_async_reply_slower_than_the_timeout_is_unavailable_and_not_retrie
     with DelayingProxy(server.port, TIMEOUT / 4) as proxy:
         client = store.async_client(settings_for(proxy.url))
         assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
-        proxy.delay_seconds = TIMEOUT * 3
+        proxy.delay_open_connections(TIMEOUT * 3)
         assert_unavailable(await store.run_async(client, call("GET", "/")))
         await client.aclose()
         time.sleep(TIMEOUT * 4)
+    assert direct.get("kv:count") == b"2"
+
+
+def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis.Redis) -> None:
+    with DelayingProxy(server.port, TIMEOUT * 3) as proxy, store.sync_client(
+        settings_for(proxy.url)
+    ) as client:
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+
+
+def test_sync_connection_dropped_under_a_command_is_retried_once(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with DelayingProxy(server.port) as proxy, store.sync_client(settings_for(proxy.url)) as client:
+        assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
+        proxy.drop_next_commands(1)
+        assert store.run_sync(client, call("GET", "/")).body == b"Count is 2."
+        proxy.drop_next_commands(2)  # dropped again on the retry: one retry only, then a 503
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+    assert direct.get("kv:count") == b"2"
+
+
+@pytest.mark.asyncio
+async def test_async_connection_dropped_under_a_command_is_retried_once(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with DelayingProxy(server.port) as proxy:
+        client = store.async_client(settings_for(proxy.url))
+        assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
+        proxy.drop_next_commands(1)
+        assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 2."
+        proxy.drop_next_commands(2)
+        assert_unavailable(await store.run_async(client, call("GET", "/")))
+        await client.aclose()
     assert direct.get("kv:count") == b"2"
 
 

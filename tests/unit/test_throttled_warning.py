@@ -67,3 +67,13 @@ def test_the_outage_warning_names_the_error(
         "error": "redis_unavailable",
         "message": "Redis is not answering; try again shortly",
     }
+
+
+def test_first_failure_is_logged_whatever_the_clock_reads(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # time.monotonic() has no defined origin: it may read 0.5 right after boot.
+    monkeypatch.setattr("function.service.time.monotonic", lambda: 0.5)
+    with caplog.at_level(logging.WARNING):
+        _ThrottledWarning(interval_seconds=10.0)("down")
+    assert [r.getMessage() for r in caplog.records] == ["down"]
