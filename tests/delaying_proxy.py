@@ -10,6 +10,7 @@ the next commands before Redis sees them, as a Redis that restarts under a reque
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -81,10 +82,8 @@ class DelayingProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _is_slow(self, connection: int) -> bool:
         if not self.delay_seconds:

@@ -250,9 +250,7 @@ def test_wsgi_fault_answers_without_details(
     assert "WRONGTYPE" in caplog.text
 
 
-def test_wsgi_unavailable_keeps_retry_after(
-    on_wsgi: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wsgi_unavailable_keeps_retry_after(on_wsgi: None, monkeypatch: pytest.MonkeyPatch) -> None:
     wsgi._redis().close()
     wsgi._redis.cache_clear()
     monkeypatch.setattr(wsgi, "settings", Settings(redis_url="redis://127.0.0.1:1/0"))

@@ -186,7 +186,7 @@ def test_resources_refuse_other_methods(method: str) -> None:
 def test_put_writes_document_and_expiry_in_one_script(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service.time, "time", lambda: 1_700_000_000.9)
     call = put("/a/b/", b'{"b": [1, 2.5, null], "a": "\xc3\xa9"}', b"ttl=90")
-    stored = '{"b":[1,2.5,null],"a":"\\u00e9","last_updated":1700000000}'.encode()
+    stored = b'{"b":[1,2.5,null],"a":"\\u00e9","last_updated":1700000000}'
     sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
     assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b", stored, 90)
     assert call.fallback == ("EVAL", service.WRITE.source, 1, "kv:r:/a/b", stored, 90)
@@ -220,9 +220,7 @@ def test_put_ttl_bounds_are_inclusive(query: bytes, ttl: int) -> None:
 )
 def test_put_ttl_outside_bounds_is_refused(query: bytes) -> None:
     settings = Settings(ttl_min_seconds=5, ttl_default_seconds=5, ttl_max_seconds=10)
-    response = answered(
-        dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), settings)
-    )
+    response = answered(dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), settings))
     assert error_of(response) == (400, "invalid_ttl")
 
 

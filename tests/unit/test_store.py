@@ -65,7 +65,9 @@ def sync_client(server: RedisServer, direct: redis.Redis) -> Iterator[redis.Redi
 
 
 @pytest_asyncio.fixture
-async def async_client(server: RedisServer, direct: redis.Redis) -> AsyncIterator[redis.asyncio.Redis]:
+async def async_client(
+    server: RedisServer, direct: redis.Redis
+) -> AsyncIterator[redis.asyncio.Redis]:
     client = store.async_client(settings_for(server.url))
     yield client
     await client.aclose()
@@ -175,9 +177,10 @@ async def test_async_redis_down_is_unavailable() -> None:
 def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
     server: RedisServer, direct: redis.Redis
 ) -> None:
-    with DelayingProxy(server.port, TIMEOUT / 4) as proxy, store.sync_client(
-        settings_for(proxy.url)
-    ) as client:
+    with (
+        DelayingProxy(server.port, TIMEOUT / 4) as proxy,
+        store.sync_client(settings_for(proxy.url)) as client,
+    ):
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
         # Under 4x the setting: a longer timeout would answer. Only the open connection is slow,
         # so a client that retried on a new one would answer too.
@@ -203,9 +206,10 @@ async def test_async_reply_slower_than_the_timeout_is_unavailable_and_not_retrie
 
 
 def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis.Redis) -> None:
-    with DelayingProxy(server.port, TIMEOUT * 3) as proxy, store.sync_client(
-        settings_for(proxy.url)
-    ) as client:
+    with (
+        DelayingProxy(server.port, TIMEOUT * 3) as proxy,
+        store.sync_client(settings_for(proxy.url)) as client,
+    ):
         assert_unavailable(store.run_sync(client, call("GET", "/")))
 
 
@@ -270,7 +274,7 @@ async def test_async_pool_exhausted_is_unavailable(
 
 
 def test_unix_socket_url(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """``unix://`` is a documented REDIS_URL: the setting accepts it and the client reaches Redis."""
+    """``unix://`` is a documented REDIS_URL: the setting accepts it, the client reaches Redis."""
     data_dir = tmp_path_factory.mktemp("unix")
     socket_path = data_dir / "redis.sock"
     with RedisServer(data_dir, extra_args=["--unixsocket", str(socket_path)]):
