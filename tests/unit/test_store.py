@@ -8,6 +8,7 @@ so the mutation run uses them. Timeouts here are behaviour, not speed: a reply s
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import NoScriptError, ResponseError
 
-from function import store
+from function import service, store
 from function.service import RedisCall, Request, Response, dispatch
 from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
@@ -161,17 +162,36 @@ def test_other_redis_errors_are_faults(sync_client: redis.Redis, direct: redis.R
 # --- Redis absent or slow -----------------------------------------------------------------------
 
 
-def test_redis_down_is_unavailable() -> None:
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    with store.sync_client(settings_for(url)) as client:
+@pytest.fixture
+def outage_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """The outage warnings of this test alone: a fresh throttle that holds nothing back."""
+    monkeypatch.setattr(service, "_warn_unavailable", service._ThrottledWarning(0.0))
+    caplog.set_level(logging.WARNING, logger="function.service")
+    return caplog
+
+
+def test_redis_down_is_unavailable_and_logged(outage_log: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    with store.sync_client(settings_for(f"redis://127.0.0.1:{port}/0")) as client:
         assert_unavailable(store.run_sync(client, call("GET", "/")))
+    (record,) = outage_log.records
+    assert record.getMessage().startswith("Redis did not answer: Error 111 connecting to")
+    assert str(port) in record.getMessage()
 
 
 @pytest.mark.asyncio
-async def test_async_redis_down_is_unavailable() -> None:
-    client = store.async_client(settings_for(f"redis://127.0.0.1:{free_port()}/0"))
+async def test_async_redis_down_is_unavailable_and_logged(
+    outage_log: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    client = store.async_client(settings_for(f"redis://127.0.0.1:{port}/0"))
     assert_unavailable(await store.run_async(client, call("GET", "/")))
     await client.aclose()
+    (record,) = outage_log.records
+    assert record.getMessage().startswith("Redis did not answer: Error ")
+    assert str(port) in record.getMessage()
 
 
 def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
