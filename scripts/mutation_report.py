@@ -45,8 +45,11 @@ def main() -> int:
     unexplained = [name for name in left if name not in equivalents]
     total, killed = stats["total"], stats["killed"]
     explained = len(left) - len(unexplained)
-    print(f"mutants of function/: {total}; killed {killed} ({killed / total:.1%}); "
-          f"equivalent {explained}; killed of the rest {killed / (total - explained):.1%}")  # fmt: skip
+    rest = killed / (total - explained)
+    print(
+        f"mutants of function/: {total}; killed {killed} ({killed / total:.1%}); "
+        f"listed in {EQUIVALENTS.name} {explained}; killed of the rest {rest:.1%}"
+    )
     for name in unexplained:
         print(f"survived, not explained in {EQUIVALENTS.relative_to(ROOT)}: {name}")
     return 1 if unexplained else 0
