@@ -25,7 +25,9 @@ from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
 from tests.delaying_proxy import DelayingProxy
 
-TIMEOUT = 0.2  # the setting under test; the proxies below delay by multiples of it
+# The setting under test; the proxies below delay by multiples of it. Large enough that a loaded
+# machine answers an undelayed command well within it.
+TIMEOUT = 0.5
 JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -43,7 +45,7 @@ def direct(server: RedisServer) -> Iterator[redis.Redis]:
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
-    return Settings(redis_url=url, redis_timeout_seconds=TIMEOUT, **overrides)
+    return Settings(**{"redis_url": url, "redis_timeout_seconds": TIMEOUT, **overrides})
 
 
 def call(method: str, path: str, body: bytes = b"", query: bytes = b"") -> RedisCall:
@@ -198,7 +200,7 @@ def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
     server: RedisServer, direct: redis.Redis
 ) -> None:
     with (
-        DelayingProxy(server.port, TIMEOUT / 4) as proxy,
+        DelayingProxy(server.port) as proxy,
         store.sync_client(settings_for(proxy.url)) as client,
     ):
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
@@ -215,7 +217,7 @@ def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
 async def test_async_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
     server: RedisServer, direct: redis.Redis
 ) -> None:
-    with DelayingProxy(server.port, TIMEOUT / 4) as proxy:
+    with DelayingProxy(server.port) as proxy:
         client = store.async_client(settings_for(proxy.url))
         assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
         proxy.delay_open_connections(TIMEOUT * 3)
@@ -236,7 +238,12 @@ def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis
 def test_sync_connection_dropped_under_a_command_is_retried_once(
     server: RedisServer, direct: redis.Redis
 ) -> None:
-    with DelayingProxy(server.port) as proxy, store.sync_client(settings_for(proxy.url)) as client:
+    with (
+        DelayingProxy(server.port) as proxy,
+        store.sync_client(
+            settings_for(proxy.url, redis_timeout_seconds=10.0)  # only the drop may fail a command
+        ) as client,
+    ):
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
         proxy.drop_next_commands(1)
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 2."
@@ -250,7 +257,7 @@ async def test_async_connection_dropped_under_a_command_is_retried_once(
     server: RedisServer, direct: redis.Redis
 ) -> None:
     with DelayingProxy(server.port) as proxy:
-        client = store.async_client(settings_for(proxy.url))
+        client = store.async_client(settings_for(proxy.url, redis_timeout_seconds=10.0))
         assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
         proxy.drop_next_commands(1)
         assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 2."
