@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -62,6 +62,7 @@ class RedisServer:
         password: str | None = None,
         tls_files: tuple[Path, Path] | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -70,6 +71,7 @@ class RedisServer:
         self.password = password
         self.tls_files = tls_files
         self.preexec_fn = preexec_fn
+        self.extra_args = list(extra_args)  # more redis-server directives, e.g. --unixsocket PATH
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -101,6 +103,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=self.preexec_fn)
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
