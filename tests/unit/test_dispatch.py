@@ -23,12 +23,13 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 def request(
     method: str,
-    path: str,
+    path: str | bytes,
     body: bytes = b"",
     query: bytes = b"",
     headers: dict[str, str] | None = None,
 ) -> Request:
-    return Request(method, path, query, headers if headers is not None else {}, body)
+    raw_path = path.encode() if isinstance(path, str) else path
+    return Request(method, raw_path, query, headers if headers is not None else {}, body)
 
 
 def answered(outcome: Response | RedisCall) -> Response:
@@ -64,6 +65,16 @@ def test_health_answers_without_redis(path: str, method: str) -> None:
     assert (response.status, response.body) == (200, b'{"status":"ok"}')
     assert response.content_type == "application/json"
     assert response.headers == {}
+
+
+@pytest.mark.parametrize("path", ["/health/liveness", "/health/readiness", "//health//readiness/"])
+def test_health_answers_whatever_the_path_limit(path: str) -> None:
+    # A MAX_PATH_BYTES below the probes' own length must not turn them into 414s.
+    settings = Settings(max_path_bytes=2)
+    response = answered(dispatch(request("GET", path), settings))
+    assert (response.status, response.body) == (200, b'{"status":"ok"}')
+    too_long = answered(dispatch(request("GET", "/health"), settings))
+    assert error_of(too_long) == (414, "uri_too_long")
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
@@ -127,7 +138,7 @@ def test_counter_refuses_other_methods(method: str) -> None:
     response = answered(dispatch(request(method, "/"), SETTINGS))
     assert error_of(response) == (405, "method_not_allowed")
     assert response.headers == {"Allow": "GET, HEAD"}
-    assert json.loads(response.body)["message"] == f"{method} is not allowed here; use GET, HEAD"
+    assert json.loads(response.body)["message"] == f"'{method}' is not allowed here; use GET, HEAD"
 
 
 # --- reading and deleting -----------------------------------------------------------------------
@@ -138,10 +149,11 @@ def test_get_reads_document_and_ttl_in_one_script() -> None:
     sha = hashlib.sha1(service.READ.source.encode()).hexdigest()
     assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b")
     assert call.fallback == ("EVAL", service.READ.source, 1, "kv:r:/a/b")
-    response = finish(call, [b'{"x":1,"last_updated":5}', 40])
+    stored = b'{"x":1,"last_updated":5}'
+    response = finish(call, [stored, 40])
     assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
     assert response.content_type == "application/json"
-    assert response.headers == {}
+    assert response.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
 
 
 def test_head_reads_like_get() -> None:
@@ -188,23 +200,25 @@ def test_put_writes_document_and_expiry_in_one_script(monkeypatch: pytest.Monkey
     call = put("/a/b/", b'{"b": [1, 2.5, null], "a": "\xc3\xa9"}', b"ttl=90")
     stored = b'{"b":[1,2.5,null],"a":"\\u00e9","last_updated":1700000000}'
     sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
-    assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b", stored, 90)
-    assert call.fallback == ("EVAL", service.WRITE.source, 1, "kv:r:/a/b", stored, 90)
+    # ARGV: stored bytes, ttl, keep ('' = no), If-Match, If-None-Match ('' = no header).
+    assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b", stored, 90, "", "", "")
+    assert call.fallback == ("EVAL", service.WRITE.source, 1, "kv:r:/a/b", stored, 90, "", "", "")
+    tag = f'"{hashlib.sha1(stored).hexdigest()}"'
 
-    created = finish(call, 0)
+    created = finish(call, [0, 90])
     assert created.status == 201
-    assert created.headers == {"Location": "/a/b"}
+    assert created.headers == {"ETag": tag, "Location": "/a/b"}
     assert created.body == stored[:-1] + b',"ttl":90}'
     assert created.content_type == "application/json"
-    replaced = finish(call, 1)
+    replaced = finish(call, [1, 90])
     assert replaced.status == 200
-    assert replaced.headers == {}
+    assert replaced.headers == {"ETag": tag}
     assert replaced.body == created.body
 
 
 def test_put_without_ttl_uses_the_default() -> None:
-    assert put("/a", b"{}").command[-1] == 31_536_000
-    assert put("/a", b"{}", settings=Settings(ttl_default_seconds=77)).command[-1] == 77
+    assert put("/a", b"{}").command[5:7] == (31_536_000, "")
+    assert put("/a", b"{}", settings=Settings(ttl_default_seconds=77)).command[5:7] == (77, "")
 
 
 @pytest.mark.parametrize(
@@ -212,7 +226,7 @@ def test_put_without_ttl_uses_the_default() -> None:
 )  # fmt: skip
 def test_put_ttl_bounds_are_inclusive(query: bytes, ttl: int) -> None:
     settings = Settings(ttl_min_seconds=5, ttl_default_seconds=5, ttl_max_seconds=10)
-    assert put("/a", b"{}", query, settings).command[-1] == ttl
+    assert put("/a", b"{}", query, settings).command[5:7] == (ttl, "")
 
 
 @pytest.mark.parametrize(
@@ -227,7 +241,7 @@ def test_put_ttl_outside_bounds_is_refused(query: bytes) -> None:
 @pytest.mark.parametrize("query", [b"ttl=x", b"ttl=1&ttl=1"])
 def test_ttl_message_asks_for_one_whole_number(query: bytes) -> None:
     response = answered(dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), SETTINGS))
-    assert json.loads(response.body)["message"] == "ttl must be one whole number of seconds"
+    assert json.loads(response.body)["message"] == "ttl must be one whole number of seconds, or keep"
 
 
 def test_ttl_message_names_the_bounds() -> None:
@@ -409,9 +423,10 @@ def test_scripts_are_named_by_their_sha1() -> None:
     assert call.fallback == ("EVAL", "return 1", 1, "k", "v")
 
 
-def test_lone_surrogate_path_is_measured_not_refused() -> None:
-    call = call_of(dispatch(request("GET", "/\udcff"), SETTINGS))
-    assert call.command[3] == "kv:r:/\udcff"
+def test_lone_surrogate_path_is_refused() -> None:
+    # A lone surrogate's UTF-8 form (CESU) is not valid UTF-8: no resource can be named by it.
+    response = answered(dispatch(request("GET", b"/%ED%B3%BF"), SETTINGS))
+    assert error_of(response) == (400, "invalid_path")
 
 
 # --- errors -------------------------------------------------------------------------------------
