@@ -124,7 +124,13 @@ def test_other_urls_are_refused(url: str) -> None:
 def test_type_errors_name_variable_and_value() -> None:
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({"MAX_BODY_BYTES": " 1k "})
-    assert str(refused.value) == "MAX_BODY_BYTES must be a int, got '1k'"
+    assert str(refused.value) == "MAX_BODY_BYTES must be a whole number, got '1k'"
+
+
+def test_float_type_errors_ask_for_a_number() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"REDIS_TIMEOUT_SECONDS": "soon"})
+    assert str(refused.value) == "REDIS_TIMEOUT_SECONDS must be a number, got 'soon'"
 
 
 def test_values_are_stripped_and_typed() -> None:

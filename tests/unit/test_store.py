@@ -49,7 +49,7 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 
 
 def call(method: str, path: str, body: bytes = b"", query: bytes = b"") -> RedisCall:
-    outcome = dispatch(Request(method, path, query, JSON_HEADERS, body), Settings())
+    outcome = dispatch(Request(method, path.encode(), query, JSON_HEADERS, body), Settings())
     assert isinstance(outcome, RedisCall)
     return outcome
 
@@ -57,6 +57,15 @@ def call(method: str, path: str, body: bytes = b"", query: bytes = b"") -> Redis
 def assert_unavailable(response: Response) -> None:
     assert response.status == 503
     assert json.loads(response.body)["error"] == "redis_unavailable"
+    assert response.headers == {"Retry-After": "1"}
+
+
+def assert_overloaded(response: Response) -> None:
+    assert response.status == 503
+    assert json.loads(response.body) == {
+        "error": "overloaded",
+        "message": "the service is busy; try again shortly",
+    }
     assert response.headers == {"Retry-After": "1"}
 
 
@@ -280,21 +289,21 @@ def test_pool_options_follow_the_settings(make: Any) -> None:
     assert pool.connection_kwargs["db"] == 3
 
 
-def test_sync_pool_exhausted_is_unavailable(server: RedisServer, direct: redis.Redis) -> None:
+def test_sync_pool_exhausted_is_overloaded(server: RedisServer, direct: redis.Redis) -> None:
     with store.sync_client(settings_for(server.url, redis_max_connections=1)) as client:
         held = client.connection_pool.get_connection()
-        assert_unavailable(store.run_sync(client, call("GET", "/")))
+        assert_overloaded(store.run_sync(client, call("GET", "/")))
         client.connection_pool.release(held)
         assert store.run_sync(client, call("GET", "/")).status == 200
 
 
 @pytest.mark.asyncio
-async def test_async_pool_exhausted_is_unavailable(
+async def test_async_pool_exhausted_is_overloaded(
     server: RedisServer, direct: redis.Redis
 ) -> None:
     client = store.async_client(settings_for(server.url, redis_max_connections=1))
     held = await client.connection_pool.get_connection()
-    assert_unavailable(await store.run_async(client, call("GET", "/")))
+    assert_overloaded(await store.run_async(client, call("GET", "/")))
     await client.connection_pool.release(held)
     assert (await store.run_async(client, call("GET", "/"))).status == 200
     await client.aclose()
