@@ -14,18 +14,33 @@ SCRIPT = ROOT / "scripts" / "install-system-deps.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 
 
+# What the script installs with no arguments; all but the last install a command of that name.
+COMMANDS = ("shellcheck", "redis-server", "podman", "buildah", "runc", "debootstrap")
+DNSNAME = "golang-github-containernetworking-plugin-dnsname"  # asked of dpkg-query
+DEFAULTS = " ".join((*COMMANDS, DNSNAME))
+
+
 class Machine:
-    """A PATH of stand-ins; ``calls`` lists every apt-get and sudo call, one per line."""
+    """A PATH of stand-ins; ``calls`` lists every apt-get and sudo call, one per line.
+    ``dpkg-query`` reports installed exactly the packages named by ``registered``."""
 
     def __init__(self, tmp_path: Path, *, uid: int = 0, sudo: bool = False) -> None:
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         self.calls = tmp_path / "calls"
         self.calls.touch()
-        for tool in ("env",):
+        self.dpkg = tmp_path / "dpkg"
+        self.dpkg.touch()
+        for tool in ("env", "grep"):
             (self.bin / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
         self.program("id", f'[ "$1" = -u ] && echo {uid}')
         self.program("apt-get", f'echo "apt-get $*" >> "{self.calls}"')
+        # dpkg-query -W -f='${Status}' NAME: the status line of an installed package, else 1.
+        self.program(
+            "dpkg-query",
+            f'while read -r name; do [ "$name" = "$3" ] && printf "install ok installed" && exit 0; '
+            f'done < "{self.dpkg}"; exit 1',
+        )
         if sudo:
             self.program("sudo", f'echo "sudo $*" >> "{self.calls}"; shift; "$@"')
 
@@ -37,6 +52,10 @@ class Machine:
     def installed(self, *names: str) -> None:
         for name in names:
             self.program(name, "exit 0")
+
+    def registered(self, *names: str) -> None:
+        with self.dpkg.open("a") as listed:
+            listed.writelines(f"{name}\n" for name in names)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -54,7 +73,8 @@ class Machine:
 
 def test_nothing_missing_is_quick_and_silent(tmp_path: Path) -> None:
     machine = Machine(tmp_path)
-    machine.installed("shellcheck", "redis-server")
+    machine.installed(*COMMANDS)
+    machine.registered(DNSNAME)
     result = machine.run()
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert machine.recorded() == []
@@ -62,14 +82,23 @@ def test_nothing_missing_is_quick_and_silent(tmp_path: Path) -> None:
 
 def test_as_root_installs_only_what_is_missing(tmp_path: Path) -> None:
     machine = Machine(tmp_path)
-    machine.installed("shellcheck")
+    machine.installed("shellcheck", "podman", "buildah", "runc", "debootstrap")
     result = machine.run()
     assert result.returncode == 0, result.stderr
     assert machine.recorded() == [
         "apt-get update -qq",
-        "apt-get install -y -qq --no-install-recommends redis-server",
+        f"apt-get install -y -qq --no-install-recommends redis-server {DNSNAME}",
     ]
-    assert result.stdout == "install-system-deps: installing redis-server\n"
+    assert result.stdout == f"install-system-deps: installing redis-server {DNSNAME}\n"
+
+
+def test_a_package_dpkg_knows_is_not_installed_again(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    machine.installed("shellcheck", "podman", "buildah", "runc", "debootstrap")
+    machine.registered("redis-server", DNSNAME)  # no command on the PATH, but installed
+    result = machine.run()
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert machine.recorded() == []
 
 
 def test_arguments_name_the_packages(tmp_path: Path) -> None:
@@ -98,7 +127,7 @@ def test_not_root_without_sudo_explains_and_succeeds(tmp_path: Path) -> None:
     assert machine.recorded() == []
     assert result.stderr == (
         "install-system-deps: not root and no password-less sudo; "
-        "install shellcheck redis-server to run the tests that need them\n"
+        f"install {DEFAULTS} to run the tests that need them\n"
     )
 
 
