@@ -33,8 +33,9 @@ def serve(project: Path, port: int, env: dict[str, str]) -> tuple[subprocess.Pop
     log = project / f"serve-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.serve", "--port", str(port)],
-            cwd=project, env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(project), **env},
+            [sys.executable, "-m", "scripts.serve"],
+            cwd=project,
+            env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(project), "PORT": str(port), **env},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     wait_until_ready(f"http://127.0.0.1:{port}", process, log)
@@ -54,7 +55,8 @@ def refuses(port: int) -> bool:
 def test_embedded_redis_keeps_its_data_and_stops_with_the_server(project: Path) -> None:
     port = free_port()
     process, log = serve(project, port, {})
-    embedded = re.search(r"embedded Redis on redis://127\.0\.0\.1:(\d+)/0, data in \.data/redis/",
+    data_dir = re.escape(str(project / ".data" / "redis"))
+    embedded = re.search(rf"embedded Redis on redis://127\.0\.0\.1:(\d+)/0, data in {data_dir}\n",
                          log.read_text())  # fmt: skip
     assert embedded, log.read_text()
     redis_port = int(embedded.group(1))
