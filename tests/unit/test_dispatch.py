@@ -473,3 +473,123 @@ def test_finish_turns_an_error_of_the_reply_into_its_answer() -> None:
 
     response = finish(RedisCall(("GET", "k"), fail), None)
     assert error_of(response) == (404, "not_found")
+
+
+# --- conditional requests and kept expiry -------------------------------------------------------
+
+STORED = b'{"x":1,"last_updated":5}'
+SHA = hashlib.sha1(STORED).hexdigest()
+TAG = f'"{SHA}"'
+OTHER = "b" * 40
+
+
+def read_with(headers: dict[str, str], reply: list[Any]) -> Response:
+    return finish(call_of(dispatch(request("GET", "/a", headers=headers), SETTINGS)), reply)
+
+
+@pytest.mark.parametrize("header", [TAG, "*", f'"{OTHER}", {TAG}', f"W/{TAG}"])
+def test_if_none_match_on_read_is_not_modified(header: str) -> None:
+    response = read_with({"if-none-match": header}, [STORED, 40])
+    assert (response.status, response.body, response.content_type) == (304, b"", None)
+    assert response.headers == {"ETag": TAG}
+
+
+def test_if_none_match_of_another_tag_reads() -> None:
+    response = read_with({"if-none-match": f'"{OTHER}"'}, [STORED, 40])
+    assert (response.status, response.headers) == (200, {"ETag": TAG})
+
+
+@pytest.mark.parametrize("header", [TAG, "*", f'"{OTHER}", {TAG}'])
+def test_if_match_on_read_that_holds_reads(header: str) -> None:
+    response = read_with({"if-match": header}, [STORED, 40])
+    assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
+
+
+@pytest.mark.parametrize(
+    ("header", "reply"),
+    [(f'"{OTHER}"', [STORED, 40]), (f"W/{TAG}", [STORED, 40]), ("*", [None, -2]),
+     (TAG, [None, -2])],
+)  # fmt: skip
+def test_if_match_on_read_that_fails_is_412(header: str, reply: list[Any]) -> None:
+    response = read_with({"if-match": header}, reply)
+    assert error_of(response) == (412, "precondition_failed")
+    assert json.loads(response.body)["message"] == "the resource at /a does not match If-Match"
+
+
+@pytest.mark.parametrize(
+    ("headers", "if_match", "if_none_match"),
+    [({"if-match": "*"}, "*", ""), ({"if-none-match": "*"}, "", "*"),
+     ({"if-match": f'"{OTHER}", {TAG}, "short"'}, f",{SHA},{OTHER},", ""),
+     ({"if-match": f"W/{TAG}"}, ",,", ""),
+     ({"if-none-match": f'W/{TAG}, "{"A" * 40}"'}, "", f",{SHA},")],
+)  # fmt: skip
+def test_write_passes_preconditions_to_its_script(
+    headers: dict[str, str], if_match: str, if_none_match: str
+) -> None:
+    # Only SHA-1 hex tags can match a stored document; If-Match compares strongly (weak tags
+    # dropped), If-None-Match weakly; tags are sorted and framed by commas for string.find.
+    headers = {**JSON_HEADERS, **headers}
+    call = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=9", headers), SETTINGS))
+    assert call.command[3:] == ("kv:r:/a", call.command[4], 9, "", if_match, if_none_match)
+    deleted = call_of(dispatch(request("DELETE", "/a", headers=headers), SETTINGS))
+    sha = hashlib.sha1(service.DELETE_IF.source.encode()).hexdigest()
+    assert deleted.command == ("EVALSHA", sha, 1, "kv:r:/a", if_match, if_none_match)
+    assert deleted.fallback == ("EVAL", service.DELETE_IF.source, 1, "kv:r:/a", if_match,
+                                if_none_match)  # fmt: skip
+
+
+def test_failed_preconditions_are_412() -> None:
+    headers = {**JSON_HEADERS, "if-match": "*"}
+    write = call_of(dispatch(request("PUT", "/a", b"{}", headers=headers), SETTINGS))
+    refused = finish(write, [-1, 0])
+    assert error_of(refused) == (412, "precondition_failed")
+    assert json.loads(refused.body)["message"] == (
+        "the resource at /a does not meet the preconditions"
+    )
+    delete = call_of(dispatch(request("DELETE", "/a", headers=headers), SETTINGS))
+    assert error_of(finish(delete, -1)) == (412, "precondition_failed")
+    assert json.loads(finish(delete, -1).body)["message"] == (
+        "the resource at /a does not meet the preconditions"
+    )
+    assert error_of(finish(delete, 0)) == (404, "not_found")
+    assert finish(delete, 1).status == 204
+
+
+def test_accepted_writes_answer_with_their_tag_if_the_answer_fails() -> None:
+    write = put("/a", b"{}")
+    assert write.accepted is not None
+    assert (write.accepted.status, write.accepted.content_type) == (204, None)
+    stored = write.command[4]
+    assert write.accepted.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
+    delete = call_of(dispatch(request("DELETE", "/a"), SETTINGS))
+    assert delete.accepted is not None
+    assert (delete.accepted.status, delete.accepted.body, delete.accepted.content_type) == (
+        204, b"", None,
+    )  # fmt: skip
+
+
+def test_ttl_keep_asks_the_script_to_keep_the_expiry() -> None:
+    settings = Settings(ttl_default_seconds=77)
+    call = put("/a", b"{}", b"ttl=keep", settings)
+    # The default goes along for a new resource; the script answers the expiry it kept.
+    assert call.command[5:] == (77, "1", "", "")
+    kept = finish(call, [1, 1234])
+    assert kept.status == 200
+    assert kept.body.endswith(b',"ttl":1234}')
+
+
+@pytest.mark.parametrize("query", [b"ttl=KEEP", b"ttl=keep&ttl=keep", b"ttl=keep&ttl=5"])
+def test_only_one_lower_case_keep_keeps(query: bytes) -> None:
+    response = answered(dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), SETTINGS))
+    assert error_of(response) == (400, "invalid_ttl")
+
+
+def test_overloaded_and_storage_full_answers(caplog: pytest.LogCaptureFixture) -> None:
+    busy = service.overloaded(ConnectionError("pool"))
+    assert error_of(busy) == (503, "overloaded")
+    assert busy.headers == {"Retry-After": "1"}
+    assert json.loads(busy.body)["message"] == "the service is busy; try again shortly"
+    full = service.storage_full(Exception("OOM"))
+    assert error_of(full) == (507, "storage_full")
+    assert full.headers == {}
+    assert json.loads(full.body)["message"] == "there is no room to store this; nothing was changed"
