@@ -38,8 +38,8 @@ class Machine:
         # dpkg-query -W -f='${Status}' NAME: the status line of an installed package, else 1.
         self.program(
             "dpkg-query",
-            f'while read -r name; do [ "$name" = "$3" ] && printf "install ok installed" && exit 0; '
-            f'done < "{self.dpkg}"; exit 1',
+            f'while read -r name; do [ "$name" = "$3" ] && printf "install ok installed" '
+            f'&& exit 0; done < "{self.dpkg}"; exit 1',
         )
         if sudo:
             self.program("sudo", f'echo "sudo $*" >> "{self.calls}"; shift; "$@"')

@@ -35,7 +35,8 @@ def serve(project: Path, port: int, env: dict[str, str]) -> tuple[subprocess.Pop
         process = subprocess.Popen(
             [sys.executable, "-m", "scripts.serve"],
             cwd=project,
-            env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(project), "PORT": str(port), **env},
+            env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(project), "PORT": str(port),
+                 **env},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     wait_until_ready(f"http://127.0.0.1:{port}", process, log)

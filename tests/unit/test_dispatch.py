@@ -241,7 +241,8 @@ def test_put_ttl_outside_bounds_is_refused(query: bytes) -> None:
 @pytest.mark.parametrize("query", [b"ttl=x", b"ttl=1&ttl=1"])
 def test_ttl_message_asks_for_one_whole_number(query: bytes) -> None:
     response = answered(dispatch(request("PUT", "/a", b"{}", query, JSON_HEADERS), SETTINGS))
-    assert json.loads(response.body)["message"] == "ttl must be one whole number of seconds, or keep"
+    message = json.loads(response.body)["message"]
+    assert message == "ttl must be one whole number of seconds, or keep"
 
 
 def test_ttl_message_names_the_bounds() -> None:

@@ -298,9 +298,7 @@ def test_sync_pool_exhausted_is_overloaded(server: RedisServer, direct: redis.Re
 
 
 @pytest.mark.asyncio
-async def test_async_pool_exhausted_is_overloaded(
-    server: RedisServer, direct: redis.Redis
-) -> None:
+async def test_async_pool_exhausted_is_overloaded(server: RedisServer, direct: redis.Redis) -> None:
     client = store.async_client(settings_for(server.url, redis_max_connections=1))
     held = await client.connection_pool.get_connection()
     assert_overloaded(await store.run_async(client, call("GET", "/")))
