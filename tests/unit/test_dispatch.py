@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -594,3 +595,72 @@ def test_overloaded_and_storage_full_answers(caplog: pytest.LogCaptureFixture) -
     assert error_of(full) == (507, "storage_full")
     assert full.headers == {}
     assert json.loads(full.body)["message"] == "there is no room to store this; nothing was changed"
+
+
+def test_conditional_delete_accepted_is_204_and_a_plain_one_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delete = call_of(dispatch(request("DELETE", "/a", headers={"if-match": "*"}), SETTINGS))
+    assert delete.accepted is not None
+    assert (delete.accepted.status, delete.accepted.content_type) == (204, None)
+    with caplog.at_level(logging.DEBUG):
+        assert finish(delete, 1).status == 204
+        plain = call_of(dispatch(request("DELETE", "/a"), SETTINGS))
+        assert finish(plain, 1).status == 204
+    assert caplog.records == []
+
+
+def test_tags_of_forty_other_characters_are_dropped() -> None:
+    headers = {**JSON_HEADERS, "if-match": f'"{"X" * 40}", "{"g" * 40}"'}
+    call = call_of(dispatch(request("PUT", "/a", b"{}", headers=headers), SETTINGS))
+    assert call.command[-2:] == (",,", "")
+
+
+def test_a_write_whose_answer_fails_is_answered_accepted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write = put("/a", b"{}")
+    with caplog.at_level(logging.ERROR):
+        answer = finish(write, None)  # a reply the answer cannot unpack
+    assert answer is write.accepted
+    assert [r.getMessage() for r in caplog.records] == [
+        "Redis accepted the write; answering without the document"
+    ]
+    assert caplog.records[0].exc_info is not None
+
+
+def test_overload_and_full_storage_are_logged_with_the_error(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "_warn_overloaded", service._ThrottledWarning(10.0))
+    monkeypatch.setattr(service, "_warn_storage_full", service._ThrottledWarning(10.0))
+    with caplog.at_level(logging.WARNING):
+        service.overloaded(ConnectionError("pool of 1"))
+        service.storage_full(Exception("OOM command not allowed"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "every Redis connection of this process is busy: pool of 1",
+        "Redis is out of memory and refuses writes: OOM command not allowed",
+    ]
+
+
+@pytest.mark.parametrize(("status", "fallback"), [(399, 399), (400, 500), (201, 201)])
+def test_safe_response_falls_back_to_a_bare_answer(
+    caplog: pytest.LogCaptureFixture, status: int, fallback: int
+) -> None:
+    built: list[Response] = []
+
+    def build(response: Response) -> Response:
+        if not built:
+            built.append(response)
+            raise ValueError("cannot build")
+        return response
+
+    with caplog.at_level(logging.ERROR):
+        answer = service.safe_response(Response(status, b"{}"), build)
+    assert answer.status == fallback
+    if fallback < 400:
+        assert (answer.body, answer.content_type, answer.headers) == (b"", None, {})
+    else:
+        assert error_of(answer) == (500, "internal")
+        assert json.loads(answer.body)["message"] == "internal error"
+    assert [r.getMessage() for r in caplog.records] == ["could not build the answer"]

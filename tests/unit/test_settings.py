@@ -138,3 +138,23 @@ def test_values_are_stripped_and_typed() -> None:
     assert settings.key_prefix == "app:"
     assert settings.redis_timeout_seconds == 2.0
     assert isinstance(settings.redis_timeout_seconds, float)
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "message"),
+    [("head_timeout_seconds", 0.0, "HEAD_TIMEOUT_SECONDS must be above 0"),
+     ("body_timeout_seconds", 0.0, "BODY_TIMEOUT_SECONDS must be above 0")],
+)  # fmt: skip
+def test_request_timeouts_must_be_above_zero(name: str, low: float, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings(**{name: low})
+    assert str(refused.value) == message
+    assert getattr(Settings(**{name: 0.5}), name) == 0.5  # below one second is fine
+
+
+@pytest.mark.parametrize("log_format", ["xml", "JSON", ""])
+def test_log_format_is_text_or_json(log_format: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings(log_format=log_format)
+    assert str(refused.value) == "LOG_FORMAT must be text or json"
+    assert Settings(log_format="json").log_format == "json"
