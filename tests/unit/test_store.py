@@ -315,3 +315,80 @@ def test_unix_socket_url(tmp_path_factory: pytest.TempPathFactory) -> None:
         settings = Settings.from_env({"REDIS_URL": f"unix://{socket_path}"})
         with store.sync_client(settings) as client:
             assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttled warnings that have not yet spoken, whatever earlier tests logged."""
+    for name in ("_warn_overloaded", "_warn_storage_full"):
+        monkeypatch.setattr(service, name, service._ThrottledWarning(10.0))
+
+
+@pytest.fixture
+def full_redis(direct: redis.Redis) -> Iterator[None]:
+    """Redis at its memory limit with noeviction: every write is refused with OOM."""
+    previous = direct.config_get("maxmemory")["maxmemory"]
+    direct.config_set("maxmemory-policy", "noeviction")
+    direct.config_set("maxmemory", "1")
+    yield
+    direct.config_set("maxmemory", previous)
+
+
+def assert_storage_full(response: Response, caplog: pytest.LogCaptureFixture) -> None:
+    assert response.status == 507
+    assert json.loads(response.body) == {
+        "error": "storage_full",
+        "message": "there is no room to store this; nothing was changed",
+    }
+    assert [r.getMessage().startswith("Redis is out of memory") for r in caplog.records] == [True]
+    assert "OOM command not allowed" in caplog.records[0].getMessage()
+
+
+def test_sync_write_refused_for_memory_is_storage_full(
+    sync_client: redis.Redis,
+    direct: redis.Redis,
+    full_redis: None,
+    fresh_warnings: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = store.run_sync(sync_client, call("PUT", "/full", b"{}"))
+    assert_storage_full(response, caplog)
+    assert direct.exists("kv:r:/full") == 0
+
+
+@pytest.mark.asyncio
+async def test_async_write_refused_for_memory_is_storage_full(
+    async_client: redis.asyncio.Redis,
+    direct: redis.Redis,
+    full_redis: None,
+    fresh_warnings: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = await store.run_async(async_client, call("PUT", "/full", b"{}"))
+    assert_storage_full(response, caplog)
+    assert direct.exists("kv:r:/full") == 0
+
+
+def test_out_of_memory_is_told_by_class_or_by_redis_6_script_error() -> None:
+    from redis.exceptions import OutOfMemoryError
+
+    assert store._out_of_memory(OutOfMemoryError("command not allowed when used memory > x"))
+    wrapped = "Error running script (call to f_1): @user_script:9: -OOM command not allowed"
+    assert store._out_of_memory(ResponseError(wrapped))
+    assert not store._out_of_memory(ResponseError("WRONGTYPE Operation against a key"))
+    assert not store._out_of_memory(ResponseError("-oom command not allowed"))
+
+
+def test_overload_is_logged_with_the_error(
+    server: RedisServer, direct: redis.Redis, fresh_warnings: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with store.sync_client(settings_for(server.url, redis_max_connections=1)) as client:
+        held = client.connection_pool.get_connection()
+        with caplog.at_level(logging.WARNING):
+            assert_overloaded(store.run_sync(client, call("GET", "/")))
+        client.connection_pool.release(held)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("every Redis connection of this process is busy: ")
+    assert "None" not in record.getMessage() and "connections" in record.getMessage().lower()
