@@ -256,3 +256,50 @@ def test_wsgi_unavailable_keeps_retry_after(on_wsgi: None, monkeypatch: pytest.M
     monkeypatch.setattr(wsgi, "settings", Settings(redis_url="redis://127.0.0.1:1/0"))
     response = wsgi_call("GET", "/")
     assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+
+
+class Sent:
+    """An ASGI ``send`` keeping every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+@pytest.mark.asyncio
+async def test_asgi_app_acknowledges_lifespan_events() -> None:
+    events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(events)
+
+    sent = Sent()
+    await asgi.app({"type": "lifespan"}, receive, sent)
+    assert sent.messages == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]
+
+
+@pytest.mark.asyncio
+async def test_asgi_app_serves_http_and_ignores_websockets(
+    on_asgi: None, direct: redis.Redis
+) -> None:
+    sent = Sent()
+    scope = {
+        "type": "http", "method": "PUT", "path": "/app", "raw_path": b"/app%2Fx?ignored",
+        "query_string": b"ttl=30", "headers": [(b"content-type", b"application/json")],
+    }  # fmt: skip
+    await asgi.app(scope, Receive([b'{"v":1}']), sent)
+    start, body = sent.messages
+    assert (start["type"], start["status"]) == ("http.response.start", 201)
+    assert (b"location", b"/app/x") in start["headers"]
+    assert json.loads(body["body"])["ttl"] == 30
+    assert json.loads(direct.get("adapter:r:/app/x") or b"")["v"] == 1
+
+    websocket = Sent()
+    await asgi.app({"type": "websocket", "path": "/"}, Receive([]), websocket)
+    assert websocket.messages == []
+    assert direct.get("adapter:count") is None  # nothing reached the counter
