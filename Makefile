@@ -9,7 +9,7 @@ URL ?= http://127.0.0.1:$(PORT)
 REDIS_SERVER ?=
 
 .PHONY: run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down \
-	system-deps clean e2e image soak
+	system-deps clean e2e image soak mutation
 
 # The virtual environment is rebuilt when a pinned requirement changes.
 $(BIN)/.installed: requirements.txt requirements-run.txt requirements-dev.txt requirements-function.txt constraints.txt \
@@ -58,6 +58,14 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Mutation testing of function/ with the fast tests (tests/unit): mutmut's config is in
+# pyproject.toml; the score and the survivors not in tests/equivalent_mutants.txt are printed.
+mutation: $(BIN)/.installed
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > /dev/null
+	$(BIN)/mutmut export-cicd-stats > /dev/null
+	$(BIN)/python -m scripts.mutation_report
+
 bench: $(BIN)/.installed ## benchmark table into bench/results/ (BENCH_ARGS="--rounds 3")
 	scripts/install-system-deps.sh hey
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -91,4 +99,4 @@ image: ## the function's image with podman, from a Debian-made base (no registry
 		-t dev.local/kv-store:local .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out e2e-out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results loadtest-out e2e-out mutants

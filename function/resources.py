@@ -62,10 +62,19 @@ def normalize_path(path: str, settings: Settings) -> str:
     Paths are case-sensitive. ``/a/b``, ``/a/b/`` and ``//a//b`` name one resource, and so does
     ``/a%2Fb``. The length limit applies to this canonical form, in UTF-8 bytes.
     """
-    path = _REPEATED_SLASHES.sub("/", path).rstrip("/") or "/"
-    if len(path.encode("utf-8", "surrogatepass")) > settings.max_path_bytes:
-        raise UriTooLong(f"the path is longer than {settings.max_path_bytes} bytes")
+    path = canonical_path(path)
+    check_path_length(path, settings)
     return path
+
+
+def canonical_path(path: str) -> str:
+    """The decoded path with repeated and trailing slashes removed; no length limit."""
+    return _REPEATED_SLASHES.sub("/", path).rstrip("/") or "/"
+
+
+def check_path_length(path: str, settings: Settings) -> None:
+    if len(path.encode()) > settings.max_path_bytes:
+        raise UriTooLong(f"the path is longer than {settings.max_path_bytes} bytes")
 
 
 def location(path: str) -> str:

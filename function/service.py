@@ -237,11 +237,13 @@ def internal_error_response() -> Response:
 
 
 def _route(request: Request, settings: Settings) -> Response | RedisCall:
-    path = resources.normalize_path(resources.decode_path(request.raw_path), settings)
+    path = resources.canonical_path(resources.decode_path(request.raw_path))
     method = request.method
     if path in HEALTH_PATHS:
         _allow(method, HEALTH_METHODS)
         return Response(200, b'{"status":"ok"}')
+    # After the health paths: a small MAX_PATH_BYTES must not fail the probes.
+    resources.check_path_length(path, settings)
     if path in FRAMEWORK_PATHS:
         raise NotFound(f"{path} is not served here")
     if path == "/":

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+
+import pytest
 
 from function import logs
 
@@ -27,3 +30,53 @@ def test_json_is_one_object_per_line() -> None:
     assert record["level"] == "WARNING" and record["logger"] == "function.test"
     assert record["message"] == "path /a\x1b\n\u0085é"
     assert record["time"].endswith("Z")
+
+
+def _expected_config(formatter: str) -> dict[str, object]:
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    own = {"handlers": ["stderr"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"()": f"function.logs.{formatter}"}},
+        "handlers": {"stderr": handler},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": own,
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("argument", "environment", "formatter"),
+    [("json", "", "JsonFormatter"), ("text", "json", "TextFormatter"),
+     (None, " json ", "JsonFormatter"), (None, "", "TextFormatter"), (None, "  ", "TextFormatter"),
+     (None, "text", "TextFormatter")],
+)  # fmt: skip
+def test_dict_config_sends_everything_to_stderr_in_the_chosen_format(
+    monkeypatch: pytest.MonkeyPatch, argument: str | None, environment: str, formatter: str
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", environment)
+    assert logs.dict_config(argument) == _expected_config(formatter)
+
+
+def test_exceptions_are_kept_in_both_formats() -> None:
+    try:
+        raise RuntimeError("boom\x1b")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "function.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    text = logs.TextFormatter().format(record)
+    assert (
+        text.startswith(text.split("\n", 1)[0]) and "\nTraceback (most recent call last):" in text
+    )
+    assert "RuntimeError: boom\\x1b" in text and "\x1b" not in text
+    entry = json.loads(logs.JsonFormatter().format(record))
+    assert set(entry) == {"time", "level", "logger", "message", "exception"}
+    assert (
+        entry["exception"].startswith("Traceback")
+        and "RuntimeError: boom\x1b" in entry["exception"]
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])

@@ -140,3 +140,27 @@ def test_etag_is_strong_and_follows_the_bytes() -> None:
     tag = resources.etag(b'{"a":1}')
     assert tag.startswith('"') and len(tag) == 42
     assert tag != resources.etag(b'{"a":2}')
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [(b"/%ff", "the path is not valid UTF-8 once percent-decoded"),
+     (b"/%c0%af", "the path is not valid UTF-8 once percent-decoded"),
+     (b"/a%00b", "the path holds a control character"),
+     (b"/a%7f", "the path holds a control character"),
+     (b"/a/%2e%2e/b", "the path holds a '.' or '..' segment"),
+     (b"/a/./b", "the path holds a '.' or '..' segment")],
+)  # fmt: skip
+def test_decode_path_refuses_with_a_reason(raw: bytes, message: str) -> None:
+    with pytest.raises(InvalidPath) as refused:
+        resources.decode_path(raw)
+    assert refused.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [(b"/a?b?c", b"/a"), (b"/a#b#c", b"/a"), (b"/a?q#f?g", b"/a"), (b"/a#f?q", b"/a"),
+     (b"http://h:1/x/y?q", b"/x/y"), (b"http://h", b"/"), (b"*", b"/"), (b"?q", b"/")],
+)  # fmt: skip
+def test_path_from_target_cuts_at_the_first_query_or_fragment(target: bytes, path: bytes) -> None:
+    assert resources.path_from_target(target) == path

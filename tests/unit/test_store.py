@@ -1,0 +1,394 @@
+"""Where a ``RedisCall`` meets a real Redis: both clients, timeouts, retries, the script cache.
+
+In-process and fast (one ``redis-server`` for the module, a loopback proxy that delays replies),
+so the mutation run uses them. Timeouts here are behaviour, not speed: a reply slower than
+``redis_timeout_seconds`` must become a 503 and one faster must not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis
+import redis.asyncio
+from redis.exceptions import NoScriptError, ResponseError
+
+from function import service, store
+from function.service import RedisCall, Request, Response, dispatch
+from function.settings import Settings
+from scripts.local_redis import RedisServer, free_port
+from tests.delaying_proxy import DelayingProxy
+
+# The setting under test; the proxies below delay by multiples of it. Large enough that a loaded
+# machine answers an undelayed command well within it.
+TIMEOUT = 0.5
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
+        yield running
+
+
+@pytest.fixture
+def direct(server: RedisServer) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(server.url) as connection:
+        connection.flushall()
+        yield connection
+
+
+def settings_for(url: str, **overrides: Any) -> Settings:
+    return Settings(**{"redis_url": url, "redis_timeout_seconds": TIMEOUT, **overrides})
+
+
+def call(method: str, path: str, body: bytes = b"", query: bytes = b"") -> RedisCall:
+    outcome = dispatch(Request(method, path.encode(), query, JSON_HEADERS, body), Settings())
+    assert isinstance(outcome, RedisCall)
+    return outcome
+
+
+def assert_unavailable(response: Response) -> None:
+    assert response.status == 503
+    assert json.loads(response.body)["error"] == "redis_unavailable"
+    assert response.headers == {"Retry-After": "1"}
+
+
+def assert_overloaded(response: Response) -> None:
+    assert response.status == 503
+    assert json.loads(response.body) == {
+        "error": "overloaded",
+        "message": "the service is busy; try again shortly",
+    }
+    assert response.headers == {"Retry-After": "1"}
+
+
+@pytest.fixture
+def sync_client(server: RedisServer, direct: redis.Redis) -> Iterator[redis.Redis]:
+    client = store.sync_client(settings_for(server.url))
+    yield client
+    client.close()
+
+
+@pytest_asyncio.fixture
+async def async_client(
+    server: RedisServer, direct: redis.Redis
+) -> AsyncIterator[redis.asyncio.Redis]:
+    client = store.async_client(settings_for(server.url))
+    yield client
+    await client.aclose()
+
+
+# --- the round trip -----------------------------------------------------------------------------
+
+
+def test_sync_round_trip(sync_client: redis.Redis, direct: redis.Redis) -> None:
+    created = store.run_sync(sync_client, call("PUT", "/a", b'{"x": 1}', b"ttl=100"))
+    assert created.status == 201
+    assert json.loads(direct.get("kv:r:/a") or b"")["x"] == 1
+    assert 99 <= direct.ttl("kv:r:/a") <= 100
+    read = store.run_sync(sync_client, call("GET", "/a"))
+    assert (read.status, json.loads(read.body)["x"]) == (200, 1)
+    assert store.run_sync(sync_client, call("PUT", "/a", b"{}")).status == 200
+    assert store.run_sync(sync_client, call("DELETE", "/a")).status == 204
+    assert store.run_sync(sync_client, call("GET", "/a")).status == 404
+    assert store.run_sync(sync_client, call("GET", "/")).body == b"Count is 1."
+    assert direct.get("kv:count") == b"1"
+
+
+@pytest.mark.asyncio
+async def test_async_round_trip(async_client: redis.asyncio.Redis, direct: redis.Redis) -> None:
+    created = await store.run_async(async_client, call("PUT", "/a", b'{"x": 1}', b"ttl=100"))
+    assert created.status == 201
+    assert json.loads(direct.get("kv:r:/a") or b"")["x"] == 1
+    read = await store.run_async(async_client, call("GET", "/a"))
+    assert (read.status, json.loads(read.body)["x"]) == (200, 1)
+    assert (await store.run_async(async_client, call("DELETE", "/a"))).status == 204
+    assert (await store.run_async(async_client, call("GET", "/"))).body == b"Count is 1."
+
+
+# --- a restarted Redis: empty script cache, dropped connections ----------------------------------
+
+
+def test_sync_script_cache_emptied(sync_client: redis.Redis, direct: redis.Redis) -> None:
+    store.run_sync(sync_client, call("PUT", "/a", b'{"x": 1}'))
+    direct.script_flush()
+    assert store.run_sync(sync_client, call("GET", "/a")).status == 200
+
+
+@pytest.mark.asyncio
+async def test_async_script_cache_emptied(
+    async_client: redis.asyncio.Redis, direct: redis.Redis
+) -> None:
+    await store.run_async(async_client, call("PUT", "/a", b'{"x": 1}'))
+    direct.script_flush()
+    assert (await store.run_async(async_client, call("GET", "/a"))).status == 200
+
+
+UNKNOWN_SCRIPT = RedisCall(("EVALSHA", "0" * 40, 0), lambda reply: Response(200))
+
+
+def test_sync_unknown_script_without_fallback_is_a_fault(sync_client: redis.Redis) -> None:
+    with pytest.raises(NoScriptError):
+        store.run_sync(sync_client, UNKNOWN_SCRIPT)
+
+
+@pytest.mark.asyncio
+async def test_async_unknown_script_without_fallback_is_a_fault(
+    async_client: redis.asyncio.Redis,
+) -> None:
+    with pytest.raises(NoScriptError):
+        await store.run_async(async_client, UNKNOWN_SCRIPT)
+
+
+def test_sync_dropped_connection_is_retried_once(
+    sync_client: redis.Redis, direct: redis.Redis
+) -> None:
+    assert store.run_sync(sync_client, call("GET", "/")).status == 200
+    assert direct.client_kill_filter(_type="normal", skipme=True) >= 1
+    assert store.run_sync(sync_client, call("GET", "/")).body == b"Count is 2."
+
+
+@pytest.mark.asyncio
+async def test_async_dropped_connection_is_retried_once(
+    async_client: redis.asyncio.Redis, direct: redis.Redis
+) -> None:
+    assert (await store.run_async(async_client, call("GET", "/"))).status == 200
+    assert direct.client_kill_filter(_type="normal", skipme=True) >= 1
+    assert (await store.run_async(async_client, call("GET", "/"))).body == b"Count is 2."
+
+
+def test_other_redis_errors_are_faults(sync_client: redis.Redis, direct: redis.Redis) -> None:
+    direct.rpush("kv:r:/list", "x")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        store.run_sync(sync_client, call("GET", "/list"))
+
+
+# --- Redis absent or slow -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def outage_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """The outage warnings of this test alone: a fresh throttle that holds nothing back."""
+    monkeypatch.setattr(service, "_warn_unavailable", service._ThrottledWarning(0.0))
+    caplog.set_level(logging.WARNING, logger="function.service")
+    return caplog
+
+
+def test_redis_down_is_unavailable_and_logged(outage_log: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    with store.sync_client(settings_for(f"redis://127.0.0.1:{port}/0")) as client:
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+    (record,) = outage_log.records
+    assert record.getMessage().startswith("Redis did not answer: Error 111 connecting to")
+    assert str(port) in record.getMessage()
+
+
+@pytest.mark.asyncio
+async def test_async_redis_down_is_unavailable_and_logged(
+    outage_log: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    client = store.async_client(settings_for(f"redis://127.0.0.1:{port}/0"))
+    assert_unavailable(await store.run_async(client, call("GET", "/")))
+    await client.aclose()
+    (record,) = outage_log.records
+    assert record.getMessage().startswith("Redis did not answer: Error ")
+    assert str(port) in record.getMessage()
+
+
+def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with (
+        DelayingProxy(server.port) as proxy,
+        store.sync_client(settings_for(proxy.url)) as client,
+    ):
+        assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
+        # Under 4x the setting: a longer timeout would answer. Only the open connection is slow,
+        # so a client that retried on a new one would answer too.
+        proxy.delay_open_connections(TIMEOUT * 3)
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+        time.sleep(TIMEOUT * 4)
+    # The timed-out INCR ran once: a retry would have counted the hit twice.
+    assert direct.get("kv:count") == b"2"
+
+
+@pytest.mark.asyncio
+async def test_async_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with DelayingProxy(server.port) as proxy:
+        client = store.async_client(settings_for(proxy.url))
+        assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
+        proxy.delay_open_connections(TIMEOUT * 3)
+        assert_unavailable(await store.run_async(client, call("GET", "/")))
+        await client.aclose()
+        time.sleep(TIMEOUT * 4)
+    assert direct.get("kv:count") == b"2"
+
+
+def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis.Redis) -> None:
+    with (
+        DelayingProxy(server.port, TIMEOUT * 3) as proxy,
+        store.sync_client(settings_for(proxy.url)) as client,
+    ):
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+
+
+def test_sync_connection_dropped_under_a_command_is_retried_once(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with (
+        DelayingProxy(server.port) as proxy,
+        store.sync_client(
+            settings_for(proxy.url, redis_timeout_seconds=10.0)  # only the drop may fail a command
+        ) as client,
+    ):
+        assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
+        proxy.drop_next_commands(1)
+        assert store.run_sync(client, call("GET", "/")).body == b"Count is 2."
+        proxy.drop_next_commands(2)  # dropped again on the retry: one retry only, then a 503
+        assert_unavailable(store.run_sync(client, call("GET", "/")))
+    assert direct.get("kv:count") == b"2"
+
+
+@pytest.mark.asyncio
+async def test_async_connection_dropped_under_a_command_is_retried_once(
+    server: RedisServer, direct: redis.Redis
+) -> None:
+    with DelayingProxy(server.port) as proxy:
+        client = store.async_client(settings_for(proxy.url, redis_timeout_seconds=10.0))
+        assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
+        proxy.drop_next_commands(1)
+        assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 2."
+        proxy.drop_next_commands(2)
+        assert_unavailable(await store.run_async(client, call("GET", "/")))
+        await client.aclose()
+    assert direct.get("kv:count") == b"2"
+
+
+@pytest.mark.parametrize("make", [store.sync_client, store.async_client])
+def test_pool_options_follow_the_settings(make: Any) -> None:
+    settings = Settings(
+        redis_url="redis://127.0.0.1:1/3", redis_timeout_seconds=0.3, redis_max_connections=5
+    )
+    pool = make(settings).connection_pool
+    assert pool.max_connections == 5
+    assert pool.connection_kwargs["socket_timeout"] == 0.3
+    assert pool.connection_kwargs["socket_connect_timeout"] == 0.3
+    assert pool.connection_kwargs["health_check_interval"] == 0
+    assert pool.connection_kwargs["db"] == 3
+
+
+def test_sync_pool_exhausted_is_overloaded(server: RedisServer, direct: redis.Redis) -> None:
+    with store.sync_client(settings_for(server.url, redis_max_connections=1)) as client:
+        held = client.connection_pool.get_connection()
+        assert_overloaded(store.run_sync(client, call("GET", "/")))
+        client.connection_pool.release(held)
+        assert store.run_sync(client, call("GET", "/")).status == 200
+
+
+@pytest.mark.asyncio
+async def test_async_pool_exhausted_is_overloaded(server: RedisServer, direct: redis.Redis) -> None:
+    client = store.async_client(settings_for(server.url, redis_max_connections=1))
+    held = await client.connection_pool.get_connection()
+    assert_overloaded(await store.run_async(client, call("GET", "/")))
+    await client.connection_pool.release(held)
+    assert (await store.run_async(client, call("GET", "/"))).status == 200
+    await client.aclose()
+
+
+def test_unix_socket_url(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``unix://`` is a documented REDIS_URL: the setting accepts it, the client reaches Redis."""
+    data_dir = tmp_path_factory.mktemp("unix")
+    socket_path = data_dir / "redis.sock"
+    with RedisServer(data_dir, config=["--unixsocket", str(socket_path)]):
+        settings = Settings.from_env({"REDIS_URL": f"unix://{socket_path}"})
+        with store.sync_client(settings) as client:
+            assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttled warnings that have not yet spoken, whatever earlier tests logged."""
+    for name in ("_warn_overloaded", "_warn_storage_full"):
+        monkeypatch.setattr(service, name, service._ThrottledWarning(10.0))
+
+
+@pytest.fixture
+def full_redis(direct: redis.Redis) -> Iterator[None]:
+    """Redis at its memory limit with noeviction: every write is refused with OOM."""
+    previous = direct.config_get("maxmemory")["maxmemory"]
+    direct.config_set("maxmemory-policy", "noeviction")
+    direct.config_set("maxmemory", "1")
+    yield
+    direct.config_set("maxmemory", previous)
+
+
+def assert_storage_full(response: Response, caplog: pytest.LogCaptureFixture) -> None:
+    assert response.status == 507
+    assert json.loads(response.body) == {
+        "error": "storage_full",
+        "message": "there is no room to store this; nothing was changed",
+    }
+    assert [r.getMessage().startswith("Redis is out of memory") for r in caplog.records] == [True]
+    assert "OOM command not allowed" in caplog.records[0].getMessage()
+
+
+def test_sync_write_refused_for_memory_is_storage_full(
+    sync_client: redis.Redis,
+    direct: redis.Redis,
+    full_redis: None,
+    fresh_warnings: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = store.run_sync(sync_client, call("PUT", "/full", b"{}"))
+    assert_storage_full(response, caplog)
+    assert direct.exists("kv:r:/full") == 0
+
+
+@pytest.mark.asyncio
+async def test_async_write_refused_for_memory_is_storage_full(
+    async_client: redis.asyncio.Redis,
+    direct: redis.Redis,
+    full_redis: None,
+    fresh_warnings: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = await store.run_async(async_client, call("PUT", "/full", b"{}"))
+    assert_storage_full(response, caplog)
+    assert direct.exists("kv:r:/full") == 0
+
+
+def test_out_of_memory_is_told_by_class_or_by_redis_6_script_error() -> None:
+    from redis.exceptions import OutOfMemoryError
+
+    assert store._out_of_memory(OutOfMemoryError("command not allowed when used memory > x"))
+    wrapped = "Error running script (call to f_1): @user_script:9: -OOM command not allowed"
+    assert store._out_of_memory(ResponseError(wrapped))
+    assert not store._out_of_memory(ResponseError("WRONGTYPE Operation against a key"))
+    assert not store._out_of_memory(ResponseError("-oom command not allowed"))
+
+
+def test_overload_is_logged_with_the_error(
+    server: RedisServer, direct: redis.Redis, fresh_warnings: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with store.sync_client(settings_for(server.url, redis_max_connections=1)) as client:
+        held = client.connection_pool.get_connection()
+        with caplog.at_level(logging.WARNING):
+            assert_overloaded(store.run_sync(client, call("GET", "/")))
+        client.connection_pool.release(held)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("every Redis connection of this process is busy: ")
+    assert "None" not in record.getMessage() and "connections" in record.getMessage().lower()
