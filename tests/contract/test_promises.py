@@ -27,8 +27,9 @@ TIMEOUT_SECONDS = 0.5  # REDIS_TIMEOUT_SECONDS of the servers below
 
 @pytest.fixture
 def prefix() -> str:
-    """A KEY_PREFIX no other test uses, so the keys a test finds are its own."""
-    return f"t{uuid.uuid4().hex[:8]}:"
+    """A KEY_PREFIX no other test uses, so the keys a test finds are its own; under kv:, where
+    the function's Redis user may write."""
+    return f"kv:t{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
