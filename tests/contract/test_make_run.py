@@ -18,11 +18,15 @@ import pytest
 
 from scripts.local_redis import free_port
 from scripts.serve import ROOT
-from tests.conftest import FUNCTION_URL
+from tests.conftest import FUNCTION_URL, skip_for_mode
 
-pytestmark = pytest.mark.skipif(
-    bool(FUNCTION_URL), reason="starts its own servers; FUNCTION_URL names an outside one"
-)
+
+@pytest.fixture(autouse=True)
+def _own_servers_only() -> None:
+    if FUNCTION_URL:
+        skip_for_mode("starts its own servers; FUNCTION_URL names an outside one")
+
+
 # Bounds that only a hung process reaches; no test asserts how fast anything is.
 PATIENCE_SECONDS = 30
 

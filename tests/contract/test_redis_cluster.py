@@ -22,7 +22,7 @@ import pytest
 
 from scripts.local_cluster import LocalCluster
 from scripts.serve import ROOT
-from tests.conftest import FUNCTION_URL, RunningFunction
+from tests.conftest import FUNCTION_URL, RunningFunction, skip_for_mode
 
 COUNTER_KEY = "kv:count"  # the default KEY_PREFIX's counter: the master killed below owns it
 # Between the kill and the first answers from the promoted replica: node timeout (1 s), the
@@ -33,7 +33,7 @@ RECOVERY_LIMIT_SECONDS = 10.0
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     if FUNCTION_URL:
-        pytest.skip(f"starts its own Redis Cluster and function; {FUNCTION_URL} is outside")
+        skip_for_mode(f"starts its own Redis Cluster and function; {FUNCTION_URL} is outside")
     with LocalCluster(tmp_path / "cluster") as running:
         yield running
 
