@@ -52,14 +52,18 @@ def test_workflow_passes_actionlint(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+@pytest.fixture
+def broken_workflow(tmp_path: Path) -> Path:
+    """The e2e workflow with one key misspelt: a job without `runs-on`."""
     broken = tmp_path / "broken.yml"
-    broken.write_text(
-        (ROOT / ".github" / "workflows" / "e2e.yml")
-        .read_text()
-        .replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04")
-    )
-    assert lint(broken).returncode != 0
+    workflow = (ROOT / ".github" / "workflows" / "e2e.yml").read_text()
+    assert "runs-on: ubuntu-24.04" in workflow
+    broken.write_text(workflow.replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04"))
+    return broken
+
+
+def test_actionlint_catches_a_broken_workflow(broken_workflow: Path) -> None:
+    assert lint(broken_workflow).returncode != 0
 
 
 def check_schema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -78,12 +82,6 @@ def test_workflow_follows_githubs_workflow_schema(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
-    broken.write_text(
-        (ROOT / ".github" / "workflows" / "e2e.yml")
-        .read_text()
-        .replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04")
-    )
-    result = check_schema(broken)
+def test_the_schema_check_catches_a_broken_workflow(broken_workflow: Path) -> None:
+    result = check_schema(broken_workflow)
     assert result.returncode != 0 and "'runs-on' is a required property" in result.stdout
