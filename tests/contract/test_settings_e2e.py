@@ -9,6 +9,7 @@ test_redis_tls; here the others, and REDIS_URL's database number.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,14 @@ def test_port_host_and_workers_are_read_from_the_environment(
     try:
         assert url == f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/health/liveness", timeout=10).json() == {"status": "ok"}
+        # gunicorn forks its workers one after another: the first may answer before the
+        # second exists, so wait (bounded) for the count to settle rather than sample it once
+        workers = psutil.Process(process.pid).children()
+        deadline = time.monotonic() + 20
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = psutil.Process(process.pid).children()
+        time.sleep(0.5)  # a third worker, if WORKERS were misread, would appear by now
         workers = psutil.Process(process.pid).children()
         assert len(workers) == 2, [w.cmdline() for w in workers]
     finally:
