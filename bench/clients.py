@@ -31,18 +31,21 @@ import redis
 from bench.cpu import pin
 from bench.redis_server import running_redis
 from bench.servers import BENCH_DIR
-from function.service import READ, WRITE
+from function.service import READ_BARE, WRITE
 
 KEY = "kv:/bench/resource"
 WRITE_KEY = "kv:/bench/put-target"
 CANDIDATES = ("redis-py", "redis-py+hiredis", "coredis", "valkey-glide", "shared-hiredis")
-# The same shared connection sending other commands: what Redis itself spends on each way of
-# storing and reading a document (the function sends the read and the write script).
+# The clients are compared on one read script (GET and PTTL of a key together: the function's
+# read before the expiry was kept in the value). The same shared connection then sends other
+# commands: what Redis itself spends on each way of storing and reading a document (the function
+# now sends a plain GET, and SET ... GET for a PUT).
 VARIANTS = ("read-script", "GET", "FCALL", "write-script", "SET-GET")
-WRITE_VALUE = b'{"hello":999,"name":"x"}\n1700000000'
+WRITE_VALUE = b'{"hello":999,"name":"x","last_updated":1700000000}'
+EXPIRES_AT_MS = 4_000_000_000_000  # far ahead: the key stays for the whole run
 LIBRARY = (
     "#!lua name=bench\nredis.register_function('read', function(keys) "
-    + "return {redis.call('GET', keys[1]), redis.call('TTL', keys[1])} end)"
+    + "return {redis.call('GET', keys[1]), redis.call('PTTL', keys[1])} end)"
 )
 DESCRIPTIONS = {
     "redis-py": "redis-py 8 `redis.asyncio`, pool, pure-Python parser (the function before)",
@@ -52,8 +55,8 @@ DESCRIPTIONS = {
     "shared-hiredis": "one shared pipelined connection on `hiredis.Reader` (redis_conn.py)",
     "shared-hiredis/GET": "shared connection, plain `GET` (no TTL read)",
     "shared-hiredis/FCALL": "shared connection, `FCALL` of the read script as a Redis 7 function",
-    "shared-hiredis/write-script": "shared connection, `EVALSHA` of the write script",
-    "shared-hiredis/SET-GET": "shared connection, `SET key value EX ttl GET`",
+    "shared-hiredis/write-script": "shared connection, `EVALSHA` of the write script (`?ttl=keep`)",
+    "shared-hiredis/SET-GET": "shared connection, `SET key value PXAT expiry GET` (a plain PUT)",
 }
 Call = Callable[[], Awaitable[Any]]
 REDIS_CORE, CLIENT_CORE, LOAD_CORES = 0, 1, set(range(2, 10))
@@ -69,7 +72,7 @@ def redis_cpu_seconds(target: redis.Redis | str) -> float:
 
 
 async def _make_call(name: str, host: str, port: int, concurrency: int) -> Call:
-    args = (READ.sha, 1, KEY)
+    args = (READ_BARE.sha, 1, KEY)
     if name in ("redis-py", "redis-py+hiredis"):
         import redis.asyncio
         from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
@@ -85,13 +88,13 @@ async def _make_call(name: str, host: str, port: int, concurrency: int) -> Call:
 
         core = coredis.Redis(host=host, port=port, max_connections=concurrency)
         await core.__aenter__()  # coredis 6 opens its pool inside a context
-        return lambda: core.evalsha(READ.sha, keys=[KEY])
+        return lambda: core.evalsha(READ_BARE.sha, keys=[KEY])
     if name == "valkey-glide":
         from glide import GlideClient, GlideClientConfiguration, NodeAddress, ProtocolVersion
 
         config = GlideClientConfiguration([NodeAddress(host, port)], protocol=ProtocolVersion.RESP2)
         glide = await GlideClient.create(config)
-        glide_command: list[str | bytes] = ["EVALSHA", READ.sha, "1", KEY]
+        glide_command: list[str | bytes] = ["EVALSHA", READ_BARE.sha, "1", KEY]
         return lambda: glide.custom_command(glide_command)
     if name.startswith("shared-hiredis"):
         from function.redis_conn import SharedConnection
@@ -103,8 +106,26 @@ async def _make_call(name: str, host: str, port: int, concurrency: int) -> Call:
             "shared-hiredis": ("EVALSHA", *args),
             "shared-hiredis/GET": ("GET", KEY),
             "shared-hiredis/FCALL": ("FCALL", "read", 1, KEY),
-            "shared-hiredis/write-script": ("EVALSHA", WRITE.sha, 1, WRITE_KEY, WRITE_VALUE, 3600),
-            "shared-hiredis/SET-GET": ("SET", WRITE_KEY, WRITE_VALUE, "EX", 3600, "GET"),
+            "shared-hiredis/write-script": (
+                "EVALSHA",
+                WRITE.sha,
+                1,
+                WRITE_KEY,
+                WRITE_VALUE,
+                EXPIRES_AT_MS,
+                "",
+                "*",
+                "",
+                0,
+            ),
+            "shared-hiredis/SET-GET": (
+                "SET",
+                WRITE_KEY,
+                b"%d %s" % (EXPIRES_AT_MS, WRITE_VALUE),
+                "PXAT",
+                EXPIRES_AT_MS,
+                "GET",
+            ),
         }[name]
         return lambda: shared.execute_command(*command)
     raise ValueError(f"unknown candidate {name!r}")
@@ -208,7 +229,7 @@ def main(argv: list[str]) -> int:
             pin(server.pid, {REDIS_CORE})
         with redis.Redis.from_url(server.url) as seed:
             seed.set(KEY, b'{"hello":999,"name":"x"}\n1700000000', ex=3600)
-            seed.script_load(READ.source)
+            seed.script_load(READ_BARE.source)
             seed.script_load(WRITE.source)
             if int(seed.info("server")["redis_version"].split(".")[0]) >= 7:
                 seed.function_load(LIBRARY, replace=True)

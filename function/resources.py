@@ -147,13 +147,7 @@ def parse_document(body: bytes, settings: Settings) -> dict[str, Any]:
     """
     check_body_size(len(body), settings)
     try:
-        text = body.decode("utf-8")
-        document = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        document = _DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8", code="invalid_json") from None
     except RecursionError:
@@ -175,18 +169,42 @@ def parse_document(body: bytes, settings: Settings) -> dict[str, Any]:
     return document
 
 
-def encode_stored(document: dict[str, Any], last_updated: int) -> bytes:
-    """The bytes kept in Redis: the document with ``last_updated``, as compact JSON."""
-    return json.dumps({**document, "last_updated": last_updated}, separators=(",", ":")).encode()
+def stored_json(document: dict[str, Any], last_updated: int) -> bytes:
+    """The document with ``last_updated``, as compact JSON."""
+    return _ENCODER.encode({**document, "last_updated": last_updated}).encode()
 
 
-def render_stored(stored: bytes, ttl: int) -> bytes:
+def stored_value(document_json: bytes, expires_at_ms: int) -> bytes:
+    """The bytes kept in Redis: when the document expires (Unix milliseconds), a space, then its
+    JSON (``stored_json``).
+
+    Keeping the expiry in the value lets a read be one plain ``GET`` (document and remaining time
+    read together, atomic by nature) instead of a script that also asks for the key's TTL.
+    """
+    return b"%d %s" % (expires_at_ms, document_json)
+
+
+def split_stored(stored: bytes) -> tuple[int | None, bytes]:
+    """The expiry (Unix milliseconds) and the JSON of a stored value. A value written before the
+    expiry was kept in it is bare JSON: its expiry is only the key's TTL (``None`` here)."""
+    if stored[:1] == b"{":
+        return None, stored
+    expires_at_ms, _, document = stored.partition(b" ")
+    return int(expires_at_ms), document
+
+
+def seconds_left(left_ms: int) -> int:
+    """Remaining time to live in whole seconds, rounded as Redis's ``TTL`` rounds it."""
+    return max(0, (left_ms + 500) // 1000)
+
+
+def render_stored(document: bytes, ttl: int) -> bytes:
     """The stored JSON object with ``ttl`` appended, without decoding it again.
 
-    ``stored`` always comes from ``encode_stored``: a compact object that already holds
+    ``document`` always comes from ``stored_json``: a compact object that already holds
     ``last_updated``, so it is never empty and ends with its closing brace.
     """
-    return b'%s,"ttl":%d}' % (stored[:-1], ttl)
+    return b'%s,"ttl":%d}' % (document[:-1], ttl)
 
 
 def _depth(value: Any) -> int:
@@ -237,3 +255,10 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return "a number"
+
+
+# Made once: json.loads and json.dumps with options build a new decoder or encoder per call.
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))

@@ -73,7 +73,8 @@ Command = tuple[Any, ...]
 @dataclass(frozen=True)
 class RedisCall:
     command: Command
-    finish: Callable[[Any], Response]
+    # The answer from Redis's reply, or one more call (a value in the format before, read again).
+    finish: Callable[[Any], Response | RedisCall]
     # For EVALSHA: the same call as EVAL, for a Redis whose script cache is empty (restarted).
     fallback: Command | None = None
     # For a write: the answer should building the full one fail once Redis has replied. A write
@@ -95,7 +96,7 @@ class Script:
         self,
         key: str,
         *args: Any,
-        finish: Callable[[Any], Response],
+        finish: Callable[[Any], Response | RedisCall],
         accepted: Response | None = None,
     ) -> RedisCall:
         return RedisCall(
@@ -106,8 +107,9 @@ class Script:
         )
 
 
-# The document and its remaining time to live, read together.
-READ = Script("return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}")
+# A value written before the expiry was kept in it: the document and its remaining time to live,
+# read together. (Values written now are read with one plain GET; see resources.stored_value.)
+READ_BARE = Script("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}")
 
 # Preconditions, checked inside the script that writes, so nothing can change in between.
 # A condition is '' (no header), '*' (any current document) or ',tag,tag,' (SHA-1 hex of
@@ -125,20 +127,28 @@ local function failed(if_match, if_none_match)
   return if_none_match ~= '' and listed(if_none_match, current)
 end
 """
-# Replace document and expiry together. ARGV: stored bytes, ttl, keep ('1': keep the current
-# expiry if there is a document), If-Match, If-None-Match. Returns {existed, ttl}, or {-1, 0}
-# when a precondition failed.
+# Replace document and expiry together, for a PUT with preconditions or ``?ttl=keep`` (a plain
+# PUT is one ``SET ... PXAT ... GET``). ARGV: the document's JSON, its expiry (Unix ms), keep
+# ('1': keep the current document's expiry), If-Match, If-None-Match, now (Unix ms: a value
+# without its expiry in it keeps now + its PTTL). Returns {existed, expiry}, or {-1, 0} when a
+# precondition failed.
 WRITE = Script(
     _PRECONDITIONS
     + """
 if failed(ARGV[4], ARGV[5]) then return {-1, 0} end
-local existed = redis.call('EXISTS', KEYS[1])
-if existed == 1 and ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-  return {existed, redis.call('TTL', KEYS[1])}
+local current = redis.call('GET', KEYS[1])
+local expires = ARGV[2]
+if current and ARGV[3] == '1' then
+  local kept = string.match(current, '^(%d+) ')
+  if kept then
+    expires = kept
+  else
+    local left = redis.call('PTTL', KEYS[1])
+    if left > 0 then expires = tostring(tonumber(ARGV[6]) + left) end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return {existed, tonumber(ARGV[2])}
+redis.call('SET', KEYS[1], expires .. ' ' .. ARGV[1], 'PXAT', expires)
+return {current and 1 or 0, tonumber(expires)}
 """
 )
 # DELETE with preconditions. ARGV: If-Match, If-None-Match. Returns 1, 0 (nothing there) or -1.
@@ -170,7 +180,7 @@ def dispatch(request: Request, settings: Settings) -> Response | RedisCall:
         return error_response(error)
 
 
-def finish(call: RedisCall, reply: Any) -> Response:
+def finish(call: RedisCall, reply: Any) -> Response | RedisCall:
     try:
         return call.finish(reply)
     except ApiError as error:
@@ -283,8 +293,7 @@ def _read(request: Request, key: str, path: str) -> RedisCall:
     if_match = _etags(request.headers.get("if-match"))
     if_none_match = _etags(request.headers.get("if-none-match"))
 
-    def answer(reply: Any) -> Response:
-        stored, ttl = reply
+    def answer(stored: bytes | None, left_ms: int) -> Response:
         tag = None if stored is None else resources.etag(stored)
         if if_match is not None and not (tag and (if_match.star_tag or _strong(if_match, tag))):
             raise PreconditionFailed(f"the resource at {path} does not match If-Match")
@@ -295,9 +304,20 @@ def _read(request: Request, key: str, path: str) -> RedisCall:
             if_none_match.star_tag or if_none_match.contains_weak(tag.strip('"'))
         ):
             return Response(304, content_type=None, headers={"ETag": tag})
-        return Response(200, resources.render_stored(stored, ttl), headers={"ETag": tag})
+        document = resources.split_stored(stored)[1]
+        body = resources.render_stored(document, resources.seconds_left(left_ms))
+        return Response(200, body, headers={"ETag": tag})
 
-    return READ.call(key, finish=answer)
+    def answer_get(stored: bytes | None) -> Response | RedisCall:
+        if stored is None:
+            return answer(None, 0)
+        expires_at_ms = resources.split_stored(stored)[0]
+        if expires_at_ms is None:
+            # Written before the expiry was kept in the value: read it again with its TTL.
+            return READ_BARE.call(key, finish=lambda reply: answer(*reply))
+        return answer(stored, expires_at_ms - _now_ms())
+
+    return RedisCall(("GET", key), answer_get)
 
 
 def _delete(request: Request, key: str, path: str) -> RedisCall:
@@ -320,32 +340,58 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
     ttl = resources.parse_ttl(request.query_string, settings)
     resources.check_content_type(request.headers.get("content-type"))
     resources.check_body_size(_declared_length(request.headers) or 0, settings)
-    document = resources.parse_document(request.body, settings)
-    stored = resources.encode_stored(document, int(time.time()))
-    tag = resources.etag(stored)
+    document = resources.stored_json(
+        resources.parse_document(request.body, settings), int(time.time())
+    )
     if_match, if_none_match = _conditions(request)
+    now_ms = _now_ms()
+    seconds = settings.ttl_default_seconds if ttl is None else ttl
+    expires_at_ms = now_ms + seconds * 1000
 
-    def answer(reply: Any) -> Response:
-        existed, ttl_now = reply
-        if existed == PRECONDITION_FAILED:
-            raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
+    def answer(existed: bool, expiry_ms: int) -> Response:
+        stored = resources.stored_value(document, expiry_ms)
+        tag = resources.etag(stored)
         headers = {"ETag": tag} if existed else {"ETag": tag, "Location": resources.location(path)}
+        ttl_now = resources.seconds_left(expiry_ms - now_ms)
         return Response(
-            200 if existed else 201, resources.render_stored(stored, ttl_now), headers=headers
+            200 if existed else 201, resources.render_stored(document, ttl_now), headers=headers
         )
 
+    if ttl is not None and not if_match and not if_none_match:
+        # One plain command: the old value it returns tells a replacement from a new resource.
+        stored = resources.stored_value(document, expires_at_ms)
+        return RedisCall(
+            ("SET", key, stored, "PXAT", expires_at_ms, "GET"),
+            lambda previous: answer(previous is not None, expires_at_ms),
+            accepted=Response(204, content_type=None, headers={"ETag": resources.etag(stored)}),
+        )
+
+    def answer_script(reply: Any) -> Response:
+        existed, expiry_ms = reply
+        if existed == PRECONDITION_FAILED:
+            raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
+        return answer(bool(existed), int(expiry_ms))
+
     keep = "1" if ttl is None else ""
-    seconds = settings.ttl_default_seconds if ttl is None else ttl
+    # With ?ttl=keep the stored bytes, and so the tag, depend on the expiry Redis keeps.
+    accepted_headers = (
+        {} if keep else {"ETag": resources.etag(resources.stored_value(document, expires_at_ms))}
+    )
     return WRITE.call(
         key,
-        stored,
-        seconds,
+        document,
+        expires_at_ms,
         keep,
         if_match,
         if_none_match,
-        finish=answer,
-        accepted=Response(204, content_type=None, headers={"ETag": tag}),
+        now_ms,
+        finish=answer_script,
+        accepted=Response(204, content_type=None, headers=accepted_headers),
     )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _etags(header: str | None) -> ETags | None:

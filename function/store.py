@@ -138,6 +138,13 @@ def _out_of_memory(error: ResponseError) -> bool:
 
 
 async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
+    outcome = await _run_one_async(client, call)
+    while isinstance(outcome, RedisCall):  # a value in the format before is read again
+        outcome = await _run_one_async(client, outcome)
+    return outcome
+
+
+async def _run_one_async(client: AsyncCommands, call: RedisCall) -> Response | RedisCall:
     try:
         try:
             reply = await client.execute_command(*call.command)
@@ -157,6 +164,13 @@ async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
 
 
 def run_sync(client: SyncCommands, call: RedisCall) -> Response:
+    outcome = _run_one_sync(client, call)
+    while isinstance(outcome, RedisCall):  # a value in the format before is read again
+        outcome = _run_one_sync(client, outcome)
+    return outcome
+
+
+def _run_one_sync(client: SyncCommands, call: RedisCall) -> Response | RedisCall:
     try:
         try:
             reply = client.execute_command(*call.command)

@@ -25,7 +25,7 @@ import redis
 FUNCTION_USER = "kv-function"
 FUNCTION_ACL_RULES = (
     "resetkeys", "~kv:*", "resetchannels", "-@all",
-    "+evalsha", "+eval", "+get", "+incr", "+del", "+exists", "+set", "+ttl",
+    "+evalsha", "+eval", "+get", "+incr", "+del", "+set", "+pttl",
 )  # fmt: skip
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -31,6 +33,18 @@ STRICT_SKIPS = bool(os.environ.get("CI", "").strip())
 
 class ModeSkip(pytest.skip.Exception):  # type: ignore[misc]
     """A skip inherent to how the suite was asked to run; CI keeps it a skip."""
+
+
+# The documented stored format, stated here on its own: expiry in Unix milliseconds, a space,
+# the document with last_updated as compact JSON.
+STORED_VALUE = re.compile(rb"(\d+) (\{.*\})", re.DOTALL)
+
+
+def stored_document(value: bytes | None) -> tuple[int, dict[str, Any]]:
+    """The expiry (Unix ms) and the document of a value as Redis holds it."""
+    match = STORED_VALUE.fullmatch(value or b"")
+    assert match is not None, f"not a stored value: {value!r}"
+    return int(match[1]), json.loads(match[2])
 
 
 def skip_for_mode(reason: str) -> NoReturn:

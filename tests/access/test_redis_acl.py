@@ -31,10 +31,11 @@ def as_function(tmp_path: Path) -> Iterator[redis.Redis]:
 
 def test_the_function_user_does_what_the_function_needs(as_function: redis.Redis) -> None:
     assert as_function.set("kv:r:/a", b"{}", ex=60)
-    assert as_function.get("kv:r:/a") == b"{}"
-    assert as_function.ttl("kv:r:/a") > 0
+    assert as_function.set("kv:r:/a", b"[]", ex=60, get=True) == b"{}"
+    assert as_function.get("kv:r:/a") == b"[]"
+    assert as_function.pttl("kv:r:/a") > 0
     assert as_function.execute_command("INCR", "kv:count") == 1  # type: ignore[no-untyped-call]
-    assert as_function.eval("return redis.call('EXISTS', KEYS[1])", 1, "kv:r:/a") == 1
+    assert as_function.eval("return redis.call('PTTL', KEYS[1])", 1, "kv:r:/a") > 0
     assert as_function.delete("kv:r:/a") == 1
 
 
@@ -53,6 +54,8 @@ def test_the_function_user_does_what_the_function_needs(as_function: redis.Redis
         ("ACL", "LIST"),
         ("PUBLISH", "channel", "x"),
         ("EXPIRE", "kv:r:/a", "1"),
+        ("TTL", "kv:r:/a"),
+        ("EXISTS", "kv:r:/a"),
     ],
 )
 def test_commands_outside_the_list_are_refused(

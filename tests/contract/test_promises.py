@@ -4,7 +4,6 @@ answers, a chunked body not read to its end, and ``unix://`` Redis URLs."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 import uuid
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from scripts.local_redis import RedisServer
-from tests.conftest import RunningFunction
+from tests.conftest import RunningFunction, stored_document
 from tests.delaying_proxy import DelayingProxy
 
 from .conftest import error_of
@@ -85,10 +84,15 @@ def test_resource_lands_at_its_documented_key(
     last_updated = put.json()["last_updated"]
     assert sorted(redis_client.keys(f"{prefix}*")) == [f"{prefix}count".encode(),
                                                         f"{prefix}r:/a/b".encode()]  # fmt: skip
-    stored = redis_client.get(f"{prefix}r:/a/b")
-    # One compact JSON string: the document as sent, then last_updated; ttl is Redis's expiry.
-    assert stored == b'{"z":[1,null],"\\u00e9":"\\u00fc","last_updated":%d}' % last_updated
-    assert 95 <= redis_client.ttl(f"{prefix}r:/a/b") <= 100
+    stored = redis_client.get(f"{prefix}r:/a/b") or b""
+    # The expiry in Unix milliseconds, a space, then one compact JSON string: the document as
+    # sent, then last_updated. Redis expires the key at the same moment.
+    expires_at_ms, _, document = stored.partition(b" ")
+    assert document == b'{"z":[1,null],"\\u00e9":"\\u00fc","last_updated":%d}' % last_updated
+    assert expires_at_ms.isdigit()
+    redis_expires_at_ms = time.time() * 1000 + redis_client.pttl(f"{prefix}r:/a/b")
+    assert abs(int(expires_at_ms) - redis_expires_at_ms) < 1000
+    assert 95_000 <= int(expires_at_ms) - time.time() * 1000 <= 100_000
     assert redis_client.get(f"{prefix}count") == b"1"
 
 
@@ -139,4 +143,4 @@ def test_unix_socket_redis_url(start_function: Any, tmp_path: Path, entry_point:
             assert http.put("/over-unix", json={"v": 1}).status_code == 201
             assert http.get("/").text == "Count is 1."
         with redis.Redis.from_url(own.url) as direct:
-            assert json.loads(direct.get("kv:r:/over-unix") or b"")["v"] == 1
+            assert stored_document(direct.get("kv:r:/over-unix"))[1]["v"] == 1

@@ -8,7 +8,6 @@ test_redis_tls; here the others, and REDIS_URL's database number.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ import redis
 
 from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT, SOURCE, framework_command, function_command
-from tests.conftest import RunningFunction, launch
+from tests.conftest import RunningFunction, launch, stored_document
 
 from .conftest import error_of
 
@@ -176,4 +175,4 @@ def test_key_prefix_takes_any_text(
     running: RunningFunction = start_function("handle", env=env)
     with httpx.Client(base_url=running.url, timeout=10) as http:
         assert http.put("/x", json={"v": 1}).status_code == 201
-    assert json.loads(redis_client.get(f"{prefix}r:/x") or b"")["v"] == 1
+    assert stored_document(redis_client.get(f"{prefix}r:/x"))[1]["v"] == 1

@@ -95,7 +95,7 @@ def test_two_paths_share_a_resource_only_with_the_same_segments(
 def test_any_object_round_trips_through_the_core(document: dict[str, Any]) -> None:
     body = json.dumps(document).encode()
     parsed = resources.parse_document(body, SETTINGS)
-    rendered = json.loads(resources.render_stored(resources.encode_stored(parsed, 7), 60))
+    rendered = json.loads(resources.render_stored(resources.stored_json(parsed, 7), 60))
     assert rendered == {**document, "last_updated": 7, "ttl": 60}
 
 

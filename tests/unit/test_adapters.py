@@ -23,6 +23,7 @@ from werkzeug.test import EnvironBuilder
 from function import asgi, wsgi
 from function.settings import Settings
 from scripts.local_redis import RedisServer
+from tests.conftest import stored_document
 
 LIMIT = 1000  # MAX_BODY_BYTES of these tests
 
@@ -100,7 +101,7 @@ async def test_asgi_put_get_delete(on_asgi: None, direct: redis.Redis) -> None:
     assert answer_headers["content-type"] == "application/json"
     assert answer_headers["content-length"] == str(len(body))
     assert json.loads(body)["ttl"] == 60
-    assert json.loads(direct.get("adapter:r:/a") or b"")["x"] == 1
+    assert stored_document(direct.get("adapter:r:/a"))[1]["x"] == 1
     status, _, body = await asgi_call("GET", "/a")
     assert (status, json.loads(body)["x"]) == (200, 1)
     status, answer_headers, body = await asgi_call("DELETE", "/a")
@@ -212,7 +213,7 @@ def test_wsgi_put_get_delete(on_wsgi: None, direct: redis.Redis) -> None:
     assert (created.status_code, created.headers["location"]) == (201, "/a")
     assert created.headers["content-type"] == "application/json"
     assert json.loads(created.get_data())["ttl"] == 60
-    assert json.loads(direct.get("adapter:r:/a") or b"")["x"] == 1
+    assert stored_document(direct.get("adapter:r:/a"))[1]["x"] == 1
     read = wsgi_call("GET", "/a")
     assert (read.status_code, json.loads(read.get_data())["x"]) == (200, 1)
     deleted = wsgi_call("DELETE", "/a")
@@ -297,7 +298,7 @@ async def test_asgi_app_serves_http_and_ignores_websockets(
     assert (start["type"], start["status"]) == ("http.response.start", 201)
     assert (b"location", b"/app/x") in start["headers"]
     assert json.loads(body["body"])["ttl"] == 30
-    assert json.loads(direct.get("adapter:r:/app/x") or b"")["v"] == 1
+    assert stored_document(direct.get("adapter:r:/app/x"))[1]["v"] == 1
 
     websocket = Sent()
     await asgi.app({"type": "websocket", "path": "/"}, Receive([]), websocket)

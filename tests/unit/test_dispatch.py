@@ -145,16 +145,40 @@ def test_counter_refuses_other_methods(method: str) -> None:
 # --- reading and deleting -----------------------------------------------------------------------
 
 
-def test_get_reads_document_and_ttl_in_one_script() -> None:
+NOW_MS = 1_700_000_000_000
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The service's clock stopped at NOW_MS (Unix milliseconds)."""
+    monkeypatch.setattr(service, "_now_ms", lambda: NOW_MS)
+    return NOW_MS
+
+
+def test_get_is_one_plain_get_with_the_expiry_in_the_value(clock: int) -> None:
     call = call_of(dispatch(request("GET", "/a//b/"), SETTINGS))
-    sha = hashlib.sha1(service.READ.source.encode()).hexdigest()
-    assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b")
-    assert call.fallback == ("EVAL", service.READ.source, 1, "kv:r:/a/b")
-    stored = b'{"x":1,"last_updated":5}'
-    response = finish(call, [stored, 40])
+    assert (call.command, call.fallback) == (("GET", "kv:r:/a/b"), None)
+    stored = b'%d {"x":1,"last_updated":5}' % (clock + 39_500)  # 39.5 s: TTL rounds to 40
+    response = answered(finish(call, stored))
     assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
     assert response.content_type == "application/json"
     assert response.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
+    expired_on_our_clock = answered(finish(call, b'%d {"x":1}' % (clock - 5_000)))
+    assert expired_on_our_clock.body == b'{"x":1,"ttl":0}'
+
+
+def test_a_value_without_its_expiry_is_read_again_with_its_ttl() -> None:
+    # Values written before the expiry was kept in them are bare JSON; the key's TTL is theirs.
+    call = call_of(dispatch(request("GET", "/a"), SETTINGS))
+    stored = b'{"x":1,"last_updated":5}'
+    again = call_of(finish(call, stored))
+    sha = hashlib.sha1(service.READ_BARE.source.encode()).hexdigest()
+    assert again.command == ("EVALSHA", sha, 1, "kv:r:/a")
+    assert again.fallback == ("EVAL", service.READ_BARE.source, 1, "kv:r:/a")
+    response = answered(finish(again, [stored, 40_400]))
+    assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
+    assert response.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
+    assert error_of(answered(finish(again, [None, -2]))) == (404, "not_found")
 
 
 def test_head_reads_like_get() -> None:
@@ -164,16 +188,17 @@ def test_head_reads_like_get() -> None:
 
 
 def test_get_missing_is_not_found() -> None:
-    response = finish(call_of(dispatch(request("GET", "/gone"), SETTINGS)), [None, -2])
+    response = answered(finish(call_of(dispatch(request("GET", "/gone"), SETTINGS)), None))
     assert error_of(response) == (404, "not_found")
     assert json.loads(response.body)["message"] == "no resource at /gone"
 
 
 def test_resource_keys_follow_the_prefix() -> None:
     settings = Settings(key_prefix="tenant-7:")
-    assert call_of(dispatch(request("GET", "/a"), settings)).command[3] == "tenant-7:r:/a"
+    assert call_of(dispatch(request("GET", "/a"), settings)).command == ("GET", "tenant-7:r:/a")
     assert call_of(dispatch(request("DELETE", "/a"), settings)).command == ("DEL", "tenant-7:r:/a")
-    assert put("/a", b"{}", settings=settings).command[3] == "tenant-7:r:/a"
+    assert put("/a", b"{}", settings=settings).command[:2] == ("SET", "tenant-7:r:/a")
+    assert put("/a", b"{}", b"ttl=keep", settings).command[3] == "tenant-7:r:/a"
 
 
 def test_delete() -> None:
@@ -196,38 +221,39 @@ def test_resources_refuse_other_methods(method: str) -> None:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def test_put_writes_document_and_expiry_in_one_script(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_put_is_one_set_of_document_and_expiry(monkeypatch: pytest.MonkeyPatch, clock: int) -> None:
     monkeypatch.setattr(service.time, "time", lambda: 1_700_000_000.9)
     call = put("/a/b/", b'{"b": [1, 2.5, null], "a": "\xc3\xa9"}', b"ttl=90")
-    stored = b'{"b":[1,2.5,null],"a":"\\u00e9","last_updated":1700000000}'
-    sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
-    # ARGV: stored bytes, ttl, keep ('' = no), If-Match, If-None-Match ('' = no header).
-    assert call.command == ("EVALSHA", sha, 1, "kv:r:/a/b", stored, 90, "", "", "")
-    assert call.fallback == ("EVAL", service.WRITE.source, 1, "kv:r:/a/b", stored, 90, "", "", "")
+    document = b'{"b":[1,2.5,null],"a":"\\u00e9","last_updated":1700000000}'
+    expires_at_ms = clock + 90_000
+    stored = b"%d %s" % (expires_at_ms, document)
+    # SET ... GET: the old value, sent back, tells a replacement from a new resource.
+    assert call.command == ("SET", "kv:r:/a/b", stored, "PXAT", expires_at_ms, "GET")
+    assert call.fallback is None
     tag = f'"{hashlib.sha1(stored).hexdigest()}"'
 
-    created = finish(call, [0, 90])
+    created = answered(finish(call, None))
     assert created.status == 201
     assert created.headers == {"ETag": tag, "Location": "/a/b"}
-    assert created.body == stored[:-1] + b',"ttl":90}'
+    assert created.body == document[:-1] + b',"ttl":90}'
     assert created.content_type == "application/json"
-    replaced = finish(call, [1, 90])
+    replaced = answered(finish(call, b"older"))
     assert replaced.status == 200
     assert replaced.headers == {"ETag": tag}
     assert replaced.body == created.body
 
 
-def test_put_without_ttl_uses_the_default() -> None:
-    assert put("/a", b"{}").command[5:7] == (31_536_000, "")
-    assert put("/a", b"{}", settings=Settings(ttl_default_seconds=77)).command[5:7] == (77, "")
+def test_put_without_ttl_uses_the_default(clock: int) -> None:
+    assert put("/a", b"{}").command[4] == clock + 31_536_000_000
+    assert put("/a", b"{}", settings=Settings(ttl_default_seconds=77)).command[4] == clock + 77_000
 
 
 @pytest.mark.parametrize(
     ("query", "ttl"), [(b"ttl=5", 5), (b"ttl=10", 10), (b"a=1&ttl=7", 7)]
 )  # fmt: skip
-def test_put_ttl_bounds_are_inclusive(query: bytes, ttl: int) -> None:
+def test_put_ttl_bounds_are_inclusive(query: bytes, ttl: int, clock: int) -> None:
     settings = Settings(ttl_min_seconds=5, ttl_default_seconds=5, ttl_max_seconds=10)
-    assert put("/a", b"{}", query, settings).command[5:7] == (ttl, "")
+    assert put("/a", b"{}", query, settings).command[4] == clock + ttl * 1000
 
 
 @pytest.mark.parametrize(
@@ -324,7 +350,11 @@ def test_invalid_json_messages() -> None:
 
 def test_large_finite_numbers_are_kept() -> None:
     call = put("/a", b'{"a": 1.5e300, "b": -2.5e-300}')
-    assert json.loads(call.command[4]) == {"a": 1.5e300, "b": -2.5e-300, "last_updated": ANY_INT}
+    assert json.loads(call.command[2].partition(b" ")[2]) == {
+        "a": 1.5e300,
+        "b": -2.5e-300,
+        "last_updated": ANY_INT,
+    }
 
 
 class _AnyInt:
@@ -393,7 +423,7 @@ def test_reserved_fields_are_never_stored() -> None:
     for body in (b'{"ttl": 5, "a": 1}', b'{"last_updated": 5, "a": 1}'):
         outcome = dispatch(request("PUT", "/a", body, headers=JSON_HEADERS), SETTINGS)
         if isinstance(outcome, RedisCall):
-            stored = json.loads(outcome.command[4])
+            stored = json.loads(outcome.command[2].partition(b" ")[2])
             assert "ttl" not in stored
             assert stored["last_updated"] != 5
         else:
@@ -414,7 +444,7 @@ def test_path_limit_counts_utf8_bytes_inclusively() -> None:
 
 
 def test_trailing_slashes_alone_are_stripped() -> None:
-    assert call_of(dispatch(request("GET", "/aX/"), SETTINGS)).command[3] == "kv:r:/aX"
+    assert call_of(dispatch(request("GET", "/aX/"), SETTINGS)).command == ("GET", "kv:r:/aX")
 
 
 def test_scripts_are_named_by_their_sha1() -> None:
@@ -479,40 +509,41 @@ def test_finish_turns_an_error_of_the_reply_into_its_answer() -> None:
 
 # --- conditional requests and kept expiry -------------------------------------------------------
 
-STORED = b'{"x":1,"last_updated":5}'
+STORED = b'%d {"x":1,"last_updated":5}' % (NOW_MS + 40_000)
 SHA = hashlib.sha1(STORED).hexdigest()
 TAG = f'"{SHA}"'
 OTHER = "b" * 40
 
 
-def read_with(headers: dict[str, str], reply: list[Any]) -> Response:
-    return finish(call_of(dispatch(request("GET", "/a", headers=headers), SETTINGS)), reply)
+def read_with(headers: dict[str, str], reply: bytes | None) -> Response:
+    outcome = finish(call_of(dispatch(request("GET", "/a", headers=headers), SETTINGS)), reply)
+    return answered(outcome)
 
 
 @pytest.mark.parametrize("header", [TAG, "*", f'"{OTHER}", {TAG}', f"W/{TAG}"])
 def test_if_none_match_on_read_is_not_modified(header: str) -> None:
-    response = read_with({"if-none-match": header}, [STORED, 40])
+    response = read_with({"if-none-match": header}, STORED)
     assert (response.status, response.body, response.content_type) == (304, b"", None)
     assert response.headers == {"ETag": TAG}
 
 
 def test_if_none_match_of_another_tag_reads() -> None:
-    response = read_with({"if-none-match": f'"{OTHER}"'}, [STORED, 40])
+    response = read_with({"if-none-match": f'"{OTHER}"'}, STORED)
     assert (response.status, response.headers) == (200, {"ETag": TAG})
 
 
 @pytest.mark.parametrize("header", [TAG, "*", f'"{OTHER}", {TAG}'])
-def test_if_match_on_read_that_holds_reads(header: str) -> None:
-    response = read_with({"if-match": header}, [STORED, 40])
+def test_if_match_on_read_that_holds_reads(header: str, clock: int) -> None:
+    response = read_with({"if-match": header}, STORED)
     assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
 
 
 @pytest.mark.parametrize(
     ("header", "reply"),
-    [(f'"{OTHER}"', [STORED, 40]), (f"W/{TAG}", [STORED, 40]), ("*", [None, -2]),
-     (TAG, [None, -2])],
+    [(f'"{OTHER}"', STORED), (f"W/{TAG}", STORED), ("*", None),
+     (TAG, None)],
 )  # fmt: skip
-def test_if_match_on_read_that_fails_is_412(header: str, reply: list[Any]) -> None:
+def test_if_match_on_read_that_fails_is_412(header: str, reply: bytes | None) -> None:
     response = read_with({"if-match": header}, reply)
     assert error_of(response) == (412, "precondition_failed")
     assert json.loads(response.body)["message"] == "the resource at /a does not match If-Match"
@@ -526,13 +557,20 @@ def test_if_match_on_read_that_fails_is_412(header: str, reply: list[Any]) -> No
      ({"if-none-match": f'W/{TAG}, "{"A" * 40}"'}, "", f",{SHA},")],
 )  # fmt: skip
 def test_write_passes_preconditions_to_its_script(
-    headers: dict[str, str], if_match: str, if_none_match: str
+    headers: dict[str, str], if_match: str, if_none_match: str, clock: int
 ) -> None:
     # Only SHA-1 hex tags can match a stored document; If-Match compares strongly (weak tags
     # dropped), If-None-Match weakly; tags are sorted and framed by commas for string.find.
     headers = {**JSON_HEADERS, **headers}
     call = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=9", headers), SETTINGS))
-    assert call.command[3:] == ("kv:r:/a", call.command[4], 9, "", if_match, if_none_match)
+    sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
+    # ARGV: the document's JSON, its expiry (ms), keep ('' = no), If-Match, If-None-Match ('' =
+    # no header), now (ms).
+    document = call.command[4]
+    assert call.command == ("EVALSHA", sha, 1, "kv:r:/a", document, clock + 9_000, "",
+                            if_match, if_none_match, clock)  # fmt: skip
+    assert call.fallback == ("EVAL", service.WRITE.source, *call.command[2:])
+    assert json.loads(document)["last_updated"] > 0
     deleted = call_of(dispatch(request("DELETE", "/a", headers=headers), SETTINGS))
     sha = hashlib.sha1(service.DELETE_IF.source.encode()).hexdigest()
     assert deleted.command == ("EVALSHA", sha, 1, "kv:r:/a", if_match, if_none_match)
@@ -561,8 +599,17 @@ def test_accepted_writes_answer_with_their_tag_if_the_answer_fails() -> None:
     write = put("/a", b"{}")
     assert write.accepted is not None
     assert (write.accepted.status, write.accepted.content_type) == (204, None)
-    stored = write.command[4]
+    stored = write.command[2]
     assert write.accepted.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
+    if_match = {**JSON_HEADERS, "if-match": "*"}
+    conditional = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=5", if_match), SETTINGS))
+    expires_at_ms, document = conditional.command[5], conditional.command[4]
+    assert conditional.accepted is not None
+    tag = hashlib.sha1(b"%d %s" % (expires_at_ms, document)).hexdigest()
+    assert conditional.accepted.headers == {"ETag": f'"{tag}"'}
+    # With ?ttl=keep the tag depends on the expiry Redis keeps: none is promised.
+    kept = put("/a", b"{}", b"ttl=keep")
+    assert kept.accepted is not None and kept.accepted.headers == {}
     delete = call_of(dispatch(request("DELETE", "/a"), SETTINGS))
     assert delete.accepted is not None
     assert (delete.accepted.status, delete.accepted.body, delete.accepted.content_type) == (
@@ -570,14 +617,16 @@ def test_accepted_writes_answer_with_their_tag_if_the_answer_fails() -> None:
     )  # fmt: skip
 
 
-def test_ttl_keep_asks_the_script_to_keep_the_expiry() -> None:
+def test_ttl_keep_asks_the_script_to_keep_the_expiry(clock: int) -> None:
     settings = Settings(ttl_default_seconds=77)
     call = put("/a", b"{}", b"ttl=keep", settings)
     # The default goes along for a new resource; the script answers the expiry it kept.
-    assert call.command[5:] == (77, "1", "", "")
-    kept = finish(call, [1, 1234])
+    assert call.command[5:] == (clock + 77_000, "1", "", "", clock)
+    kept = answered(finish(call, [1, clock + 1_234_000]))
     assert kept.status == 200
     assert kept.body.endswith(b',"ttl":1234}')
+    stored = b"%d %s" % (clock + 1_234_000, call.command[4])
+    assert kept.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
 
 
 @pytest.mark.parametrize("query", [b"ttl=KEEP", b"ttl=keep&ttl=keep", b"ttl=keep&ttl=5"])
@@ -613,13 +662,13 @@ def test_conditional_delete_accepted_is_204_and_a_plain_one_logs_nothing(
 def test_tags_of_forty_other_characters_are_dropped() -> None:
     headers = {**JSON_HEADERS, "if-match": f'"{"X" * 40}", "{"g" * 40}"'}
     call = call_of(dispatch(request("PUT", "/a", b"{}", headers=headers), SETTINGS))
-    assert call.command[-2:] == (",,", "")
+    assert call.command[-3:-1] == (",,", "")
 
 
 def test_a_write_whose_answer_fails_is_answered_accepted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    write = put("/a", b"{}")
+    write = put("/a", b"{}", b"ttl=keep")
     with caplog.at_level(logging.ERROR):
         answer = finish(write, None)  # a reply the answer cannot unpack
     assert answer is write.accepted

@@ -48,16 +48,33 @@ def test_content_types_refused(content_type: str) -> None:
 
 
 def test_stored_form_renders_with_ttl() -> None:
-    stored = resources.encode_stored({"a": [1, {"b": None}]}, 1_700_000_000)
-    rendered = json.loads(resources.render_stored(stored, 42))
+    document = resources.stored_json({"a": [1, {"b": None}]}, 1_700_000_000)
+    rendered = json.loads(resources.render_stored(document, 42))
     assert rendered == {"a": [1, {"b": None}], "last_updated": 1_700_000_000, "ttl": 42}
-    empty = json.loads(resources.render_stored(resources.encode_stored({}, 5), 1))
+    empty = json.loads(resources.render_stored(resources.stored_json({}, 5), 1))
     assert empty == {"last_updated": 5, "ttl": 1}
+
+
+def test_stored_value_keeps_the_expiry_before_the_json() -> None:
+    document = resources.stored_json({"a": 1}, 5)
+    assert document == b'{"a":1,"last_updated":5}'
+    stored = resources.stored_value(document, 1_700_000_040_000)
+    assert stored == b'1700000040000 {"a":1,"last_updated":5}'
+    assert resources.split_stored(stored) == (1_700_000_040_000, document)
+    assert resources.split_stored(document) == (None, document)  # bare JSON, from before
+
+
+@pytest.mark.parametrize(
+    ("left_ms", "seconds"),
+    [(40_000, 40), (39_500, 40), (39_499, 39), (499, 0), (500, 1), (0, 0), (-2, 0), (-5_000, 0)],
+)
+def test_seconds_left_round_as_redis_ttl_does(left_ms: int, seconds: int) -> None:
+    assert resources.seconds_left(left_ms) == seconds
 
 
 def test_lone_surrogates_survive_storage() -> None:
     document = resources.parse_document(b'{"s": "\\ud800"}', SETTINGS)
-    stored = resources.encode_stored(document, 1)
+    stored = resources.stored_json(document, 1)
     assert json.loads(resources.render_stored(stored, 1))["s"] == "\ud800"
 
 

@@ -7,11 +7,13 @@ so the mutation run uses them. Timeouts here are behaviour, not speed: a reply s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import pytest_asyncio
@@ -23,6 +25,7 @@ from function import service, store
 from function.service import RedisCall, Request, Response, dispatch
 from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
+from tests.conftest import stored_document
 from tests.delaying_proxy import DelayingProxy
 
 # The setting under test; the proxies below delay by multiples of it. Large enough that a loaded
@@ -91,7 +94,7 @@ async def async_client(
 def test_sync_round_trip(sync_client: redis.Redis, direct: redis.Redis) -> None:
     created = store.run_sync(sync_client, call("PUT", "/a", b'{"x": 1}', b"ttl=100"))
     assert created.status == 201
-    assert json.loads(direct.get("kv:r:/a") or b"")["x"] == 1
+    assert stored_document(direct.get("kv:r:/a"))[1]["x"] == 1
     assert 99 <= direct.ttl("kv:r:/a") <= 100
     read = store.run_sync(sync_client, call("GET", "/a"))
     assert (read.status, json.loads(read.body)["x"]) == (200, 1)
@@ -102,11 +105,50 @@ def test_sync_round_trip(sync_client: redis.Redis, direct: redis.Redis) -> None:
     assert direct.get("kv:count") == b"1"
 
 
+def test_keep_and_preconditions_write_the_expiry_into_the_value(
+    sync_client: redis.Redis, direct: redis.Redis
+) -> None:
+    assert store.run_sync(sync_client, call("PUT", "/k", b'{"v": 1}', b"ttl=100")).status == 201
+    expires_at_ms, _ = stored_document(direct.get("kv:r:/k"))
+    kept = store.run_sync(sync_client, call("PUT", "/k", b'{"v": 2}', b"ttl=keep"))
+    assert (kept.status, json.loads(kept.body)["v"]) == (200, 2)
+    assert 99 <= json.loads(kept.body)["ttl"] <= 100
+    assert stored_document(direct.get("kv:r:/k")) == (expires_at_ms, {"v": 2, "last_updated": ANY})
+    assert abs(time.time() * 1000 + direct.pttl("kv:r:/k") - expires_at_ms) < 1000
+    tag = kept.headers["ETag"]
+    assert tag == f'"{hashlib.sha1(direct.get("kv:r:/k") or b"").hexdigest()}"'
+    conditional = Request("PUT", b"/k", b"ttl=50", {**JSON_HEADERS, "if-match": tag}, b"{}")
+    outcome = dispatch(conditional, Settings())
+    assert isinstance(outcome, RedisCall)
+    assert store.run_sync(sync_client, outcome).status == 200
+    assert 49 <= direct.ttl("kv:r:/k") <= 50
+    assert store.run_sync(sync_client, outcome).status == 412  # the tag has changed
+    new = store.run_sync(sync_client, call("PUT", "/new", b"{}", b"ttl=keep"))
+    assert (new.status, json.loads(new.body)["ttl"]) == (201, 31_536_000)  # the default
+
+
+def test_values_without_their_expiry_are_read_and_kept(
+    sync_client: redis.Redis, direct: redis.Redis
+) -> None:
+    """A value as written before the expiry was kept in it: bare JSON, the key's own TTL."""
+    direct.set("kv:r:/old", b'{"v":1,"last_updated":5}', ex=300)
+    read = store.run_sync(sync_client, call("GET", "/old"))
+    assert read.status == 200
+    assert json.loads(read.body) == {"v": 1, "last_updated": 5, "ttl": ANY}
+    assert 299 <= json.loads(read.body)["ttl"] <= 300
+    kept = store.run_sync(sync_client, call("PUT", "/old", b'{"v": 2}', b"ttl=keep"))
+    assert kept.status == 200 and 299 <= json.loads(kept.body)["ttl"] <= 300
+    expires_at_ms, document = stored_document(direct.get("kv:r:/old"))
+    assert document["v"] == 2
+    assert abs(time.time() * 1000 + direct.pttl("kv:r:/old") - expires_at_ms) < 1000
+    assert 298_000 <= expires_at_ms - time.time() * 1000 <= 300_000
+
+
 @pytest.mark.asyncio
 async def test_async_round_trip(async_client: redis.asyncio.Redis, direct: redis.Redis) -> None:
     created = await store.run_async(async_client, call("PUT", "/a", b'{"x": 1}', b"ttl=100"))
     assert created.status == 201
-    assert json.loads(direct.get("kv:r:/a") or b"")["x"] == 1
+    assert stored_document(direct.get("kv:r:/a"))[1]["x"] == 1
     read = await store.run_async(async_client, call("GET", "/a"))
     assert (read.status, json.loads(read.body)["x"]) == (200, 1)
     assert (await store.run_async(async_client, call("DELETE", "/a"))).status == 204
@@ -308,7 +350,8 @@ def assert_storage_full(response: Response, caplog: pytest.LogCaptureFixture) ->
         "message": "there is no room to store this; nothing was changed",
     }
     assert [r.getMessage().startswith("Redis is out of memory") for r in caplog.records] == [True]
-    assert "OOM command not allowed" in caplog.records[0].getMessage()
+    # Redis's own words, from a plain command or from inside a script
+    assert "command not allowed when used memory" in caplog.records[0].getMessage()
 
 
 def test_sync_write_refused_for_memory_is_storage_full(
