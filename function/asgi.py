@@ -17,7 +17,6 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
@@ -78,7 +77,9 @@ async def serve(
 ) -> None:
     """Answers one HTTP request on the ASGI ``send`` channel."""
     response = await respond(scope, receive, settings, redis_client)
-    await _to_starlette(response)(scope, receive, send)
+    start, body = safe_response(response, _asgi_messages)
+    await send(start)
+    await send(body)
 
 
 async def respond(
@@ -90,7 +91,7 @@ async def respond(
     """The answer to one request; never raises. Faults become a 500 and a log line."""
     try:
         method: str = scope["method"]
-        headers = Headers(scope=scope)
+        headers = _headers(scope)
         limit = body_limit(method, headers, settings)
         try:
             body = await _read_body(receive, limit, settings) if limit else b""
@@ -121,6 +122,31 @@ async def _read_body(receive: Receive, limit: int, settings: Settings) -> bytes:
             body += message.get("body", b"")
             if len(body) >= limit or not message.get("more_body", False):
                 return bytes(body)  # at the limit, the rest need not be read
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # The first field of each name, as Starlette's Headers.get gives it; one dict lookup each.
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
+
+
+Message = dict[str, Any]
+_NO_BODY_STATUSES = (204, 304)
+
+
+def _asgi_messages(response: Response) -> tuple[Message, Message]:
+    """The response as its two ASGI messages, with the header fields Starlette would add."""
+    fields = []
+    if response.status not in _NO_BODY_STATUSES and response.status >= 200:
+        fields.append((b"content-length", b"%d" % len(response.body)))
+    if response.content_type is not None:
+        fields.append((b"content-type", response.content_type.encode("latin-1")))
+    for name, value in response.headers.items():
+        fields.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    start = {"type": "http.response.start", "status": response.status, "headers": fields}
+    return start, {"type": "http.response.body", "body": response.body}
 
 
 def _to_starlette(response: Response) -> StarletteResponse:
