@@ -46,7 +46,7 @@ def decode_path(raw_path: bytes) -> str:
     name one resource, or name one that no later request can address.
     """
     try:
-        path = unquote_to_bytes(raw_path).decode("utf-8")
+        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidPath("the path is not valid UTF-8 once percent-decoded") from None
     if _CONTROL.search(path):
@@ -69,6 +69,8 @@ def normalize_path(path: str, settings: Settings) -> str:
 
 def canonical_path(path: str) -> str:
     """The decoded path with repeated and trailing slashes removed; no length limit."""
+    if "//" not in path and path[-1:] != "/":
+        return path  # already canonical: most paths are
     return _REPEATED_SLASHES.sub("/", path).rstrip("/") or "/"
 
 
@@ -103,6 +105,8 @@ KEEP_TTL = "keep"
 def parse_ttl(query_string: bytes, settings: Settings) -> int | None:
     """The expiry a PUT asks for with ``?ttl=SECONDS``, the configured default without it, or
     ``None`` for ``?ttl=keep``: keep the current expiry (a new resource gets the default)."""
+    if not query_string:
+        return settings.ttl_default_seconds
     values = parse_qs(query_string.decode("latin-1"), keep_blank_values=True).get("ttl")
     if values is None:
         return settings.ttl_default_seconds
@@ -121,6 +125,8 @@ def parse_ttl(query_string: bytes, settings: Settings) -> int | None:
 
 def check_content_type(content_type: str | None) -> None:
     """Accept ``application/json`` and ``application/<name>+json``, in UTF-8."""
+    if content_type == "application/json":
+        return  # what nearly every client sends
     media_type, _, params = (content_type or "").partition(";")
     media_type = media_type.strip().lower()
     if not _JSON_MEDIA_TYPE.fullmatch(media_type):

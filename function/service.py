@@ -348,35 +348,35 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
     seconds = settings.ttl_default_seconds if ttl is None else ttl
     expires_at_ms = now_ms + seconds * 1000
 
-    def answer(existed: bool, expiry_ms: int) -> Response:
-        stored = resources.stored_value(document, expiry_ms)
-        tag = resources.etag(stored)
+    def answer(existed: bool, expiry_ms: int, tag: str) -> Response:
         headers = {"ETag": tag} if existed else {"ETag": tag, "Location": resources.location(path)}
         ttl_now = resources.seconds_left(expiry_ms - now_ms)
         return Response(
             200 if existed else 201, resources.render_stored(document, ttl_now), headers=headers
         )
 
+    def tag_of(expiry_ms: int) -> str:
+        return resources.etag(resources.stored_value(document, expiry_ms))
+
     if ttl is not None and not if_match and not if_none_match:
         # One plain command: the old value it returns tells a replacement from a new resource.
         stored = resources.stored_value(document, expires_at_ms)
+        tag = resources.etag(stored)
         return RedisCall(
             ("SET", key, stored, "PXAT", expires_at_ms, "GET"),
-            lambda previous: answer(previous is not None, expires_at_ms),
-            accepted=Response(204, content_type=None, headers={"ETag": resources.etag(stored)}),
+            lambda previous: answer(previous is not None, expires_at_ms, tag),
+            accepted=Response(204, content_type=None, headers={"ETag": tag}),
         )
 
     def answer_script(reply: Any) -> Response:
         existed, expiry_ms = reply
         if existed == PRECONDITION_FAILED:
             raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
-        return answer(bool(existed), int(expiry_ms))
+        return answer(bool(existed), int(expiry_ms), tag_of(int(expiry_ms)))
 
     keep = "1" if ttl is None else ""
     # With ?ttl=keep the stored bytes, and so the tag, depend on the expiry Redis keeps.
-    accepted_headers = (
-        {} if keep else {"ETag": resources.etag(resources.stored_value(document, expires_at_ms))}
-    )
+    accepted_headers = {} if keep else {"ETag": tag_of(expires_at_ms)}
     return WRITE.call(
         key,
         document,
