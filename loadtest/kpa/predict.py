@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from loadtest.errors import UsageError
 from loadtest.kpa import plot, report
@@ -42,9 +43,11 @@ DEFAULT_SERVICE = Path("k8s/knative-service.yaml")
 # function's start (0.46 s in the benchmark) and the queue-proxy's first successful probe.
 # An assumption for a node that already holds the image; measure yours and pass it.
 DEFAULT_POD_START_S = 5.0
-# Redis CPU per request when no figure is given. The benchmark does not measure Redis's CPU
-# yet; this is an estimate for one small command or script on one core (about 50,000/s).
-DEFAULT_REDIS_US_PER_REQUEST = 20.0
+# Redis CPU per request when neither a figure nor bench results are given: one plain command sent
+# on its own (a pod under light load sends them one at a time), which the benchmark measures at
+# 8.6 µs on a dedicated core (redis-benchmark's unpipelined GET); pipelined under load, less.
+DEFAULT_REDIS_US_PER_REQUEST = 9.0
+DEFAULT_REDIS_SOURCE = "one unpipelined command, as the benchmark measures it"
 # Fallbacks when neither the Service file's comments nor the options give the pod's figures.
 FALLBACK_REQUEST_MS = 5.0
 
@@ -102,9 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     advice.add_argument(
         "--redis-us-per-request",
         type=float,
-        default=DEFAULT_REDIS_US_PER_REQUEST,
-        help="Redis CPU per request in µs (default: an estimate, "
-        f"{DEFAULT_REDIS_US_PER_REQUEST:g})",
+        help="Redis CPU per request in µs (default: handle's from --bench-results, else "
+        f"{DEFAULT_REDIS_US_PER_REQUEST:g}, one unpipelined command)",
     )
     return parser
 
@@ -123,7 +125,8 @@ def _service_figures(path: Path) -> tuple[float | None, float | None]:
     )
 
 
-def _bench_capacity(path: Path) -> report.Capacity:
+def _bench_cells(path: Path) -> list[dict[str, Any]]:
+    """handle's GET and PUT cells of a bench results.json, or why there are none."""
     try:
         document = json.loads(path.read_text())
         cells = [
@@ -131,16 +134,45 @@ def _bench_capacity(path: Path) -> report.Capacity:
             for cell in document["cells"]
             if cell["server"] == "handle" and cell["scenario"] in ("GET", "PUT")
         ]
-        slowest = min(cells, key=lambda cell: cell["requests_per_second"])
-        rps, p50_ms = float(slowest["requests_per_second"]), float(slowest["p50_ms"])
     except OSError as error:
         raise UsageError(f"cannot read bench results {path}: {error.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        cells = []
+    if not cells:
+        raise UsageError(
+            f"bench results {path}: expected results.json with handle GET and PUT cells"
+        )
+    return cells
+
+
+def _bench_capacity(path: Path) -> report.Capacity:
+    try:
+        slowest = min(_bench_cells(path), key=lambda cell: cell["requests_per_second"])
+        rps, p50_ms = float(slowest["requests_per_second"]), float(slowest["p50_ms"])
     except (ValueError, KeyError, TypeError):
         raise UsageError(
             f"bench results {path}: expected results.json with handle GET and PUT cells"
         ) from None
     source = f"{path}: handle {slowest['scenario']}, one process on the bench machine"
     return report.Capacity(rps, p50_ms / 1000, source)
+
+
+def _redis_cost(args: argparse.Namespace) -> tuple[float, str]:
+    """Redis CPU per request in µs, and where the figure comes from."""
+    if args.redis_us_per_request is not None:
+        if args.redis_us_per_request <= 0:
+            raise UsageError("--redis-us-per-request must be positive")
+        return args.redis_us_per_request, "given"
+    if args.bench_results is not None:
+        measured = [
+            (float(cell["redis_us_per_request"]), cell["scenario"])
+            for cell in _bench_cells(args.bench_results)
+            if isinstance(cell.get("redis_us_per_request"), int | float)
+        ]
+        if measured:
+            cost, scenario = max(measured)
+            return cost, f"{args.bench_results}: handle {scenario}, measured by the benchmark"
+    return DEFAULT_REDIS_US_PER_REQUEST, DEFAULT_REDIS_SOURCE
 
 
 def _capacity(args: argparse.Namespace) -> report.Capacity:
@@ -230,20 +262,14 @@ def run(args: argparse.Namespace) -> str:
     if args.latency_goal_ms is not None:
         if args.latency_goal_ms <= 0:
             raise UsageError("--latency-goal-ms must be positive")
-        redis_source = (
-            "an estimate: the benchmark does not measure Redis CPU yet"
-            if args.redis_us_per_request == DEFAULT_REDIS_US_PER_REQUEST
-            else "given"
-        )
-        if args.redis_us_per_request <= 0:
-            raise UsageError("--redis-us-per-request must be positive")
+        redis_us_per_request, redis_source = _redis_cost(args)
         try:
             advice = report.recommend(
                 _capacity(args),
                 args.latency_goal_ms / 1000,
                 max(load.in_flight),
                 settings.target_utilization,
-                args.redis_us_per_request,
+                redis_us_per_request,
                 redis_source,
             )
         except ValueError as error:

@@ -231,9 +231,10 @@ def test_recommendation(tmp_path: Path, spike_timeline: Path) -> None:
     assert 'autoscaling.knative.dev/target: "10"' in text
     assert "containerConcurrency: 40 " in text
     assert 'autoscaling.knative.dev/max-scale: "6"' in text
-    assert "50,000 req/s at 20 µs" in text
-    assert "(an estimate: the benchmark does not measure Redis CPU yet)" in text
-    assert "25 busy pods; max-scale 6 is within it" in text
+    # Without a figure: one unpipelined command, 9 µs, 111,111/s, 55 pods at 2000 req/s each.
+    assert "111,111 req/s at 9 µs" in text
+    assert "(one unpipelined command, as the benchmark measures it)" in text
+    assert "55 busy pods; max-scale 6 is within it" in text
     assert main([*args, "--redis-us-per-request", "200"]) == 0
     text = (tmp_path / "summary.txt").read_text()
     assert "2 busy pods; max-scale 6 is beyond that" in text
@@ -243,9 +244,10 @@ def test_recommendation_from_bench_results(tmp_path: Path, spike_timeline: Path)
     results = tmp_path / "results.json"
     results.write_text(
         '{"cells": [{"server": "handle", "scenario": "GET", "requests_per_second": 4494,'
-        ' "p50_ms": 3.2}, {"server": "handle", "scenario": "PUT", "requests_per_second": 4117,'
-        ' "p50_ms": 3.6}, {"server": "noop", "scenario": "GET", "requests_per_second": 12431,'
-        ' "p50_ms": 1.0}]}'
+        ' "p50_ms": 3.2, "redis_us_per_request": 3.3}, {"server": "handle", "scenario": "PUT",'
+        ' "requests_per_second": 4117, "p50_ms": 3.6, "redis_us_per_request": 62.5},'
+        ' {"server": "noop", "scenario": "GET", "requests_per_second": 12431, "p50_ms": 1.0,'
+        ' "redis_us_per_request": 90}]}'
     )
     assert (
         main(
@@ -269,6 +271,9 @@ def test_recommendation_from_bench_results(tmp_path: Path, spike_timeline: Path)
     assert "from 4117 req/s per pod and 3.6 ms per request" in text
     assert 'target: "14"' in text
     assert "containerConcurrency: 41 " in text
+    # Redis's cost is handle's costlier scenario (not noop's): 62.5 µs, 16,000/s, 3 pods.
+    assert f"16,000 req/s at 62.5 µs of Redis CPU per request ({results}: handle PUT" in text
+    assert "3 busy pods" in text
 
 
 def run_failing(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

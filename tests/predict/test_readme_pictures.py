@@ -86,5 +86,5 @@ def test_recommendation_figures(tmp_path: Path) -> None:
     assert 'autoscaling.knative.dev/target: "10"' in summary
     assert "containerConcurrency: 40 " in summary
     assert 'autoscaling.knative.dev/max-scale: "6"' in summary
-    assert "25 busy pods; max-scale 6 is within it" in summary
-    assert "target 10,\n`containerConcurrency` 40, `max-scale` 6, within the 25 busy pods" in README
+    assert "55 busy pods; max-scale 6 is within it" in summary
+    assert "target 10,\n`containerConcurrency` 40, `max-scale` 6, within the 55 busy pods" in README
