@@ -111,14 +111,24 @@ class InFlightGauge:
         self.maximum = [0] * seconds
         self.value = 0
         self.last = started_at
+        # The second that ``last`` lies in, for the fast path of ``advance``.
+        self.second = 0
+        self.second_start = started_at
+        self.second_end = started_at + 1 if seconds > 1 else started_at + seconds
 
     def _index(self, at: float) -> int:
         return min(max(int(at - self.started_at), 0), self.seconds - 1)
 
     def advance(self, now: float) -> None:
+        last = self.last
+        if self.second_start <= last < now < self.second_end:
+            # Within the second already being summed: the common case, once per request.
+            self.area[self.second] += self.value * (now - last)
+            self.last = now
+            return
         # Time after the run's last second (answers still coming in) belongs to no second.
         now = min(now, self.started_at + self.seconds)
-        moment = max(self.last, self.started_at)
+        moment = max(last, self.started_at)
         while moment < now:
             index = self._index(moment)
             boundary = self.started_at + index + 1
@@ -129,13 +139,17 @@ class InFlightGauge:
             moment = boundary
             following = self.maximum[index + 1]
             self.maximum[index + 1] = max(following, self.value)
-        self.last = max(self.last, now)
+        self.last = max(last, now)
+        if self.last >= self.started_at:
+            self.second = self._index(self.last)
+            self.second_start = self.started_at + self.second
+            self.second_end = min(self.second_start + 1, self.started_at + self.seconds)
 
     def change(self, now: float, delta: int) -> None:
         self.advance(now)
         self.last = max(self.last, now)
         self.value += delta
-        index = self._index(now)
+        index = self.second if self.second_start <= now < self.second_end else self._index(now)
         if self.value > self.maximum[index]:
             self.maximum[index] = self.value
 
