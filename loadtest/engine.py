@@ -358,7 +358,9 @@ class Engine:
             await asyncio.gather(*users)
         if not self.stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.idle.wait(), self.spec.timeout_s + 1)
+                # A timeout is found up to one sweep of the pool late.
+                wait_s = self.spec.timeout_s + self.pool.sweep_s + 1
+                await asyncio.wait_for(self.idle.wait(), wait_s)
 
     # measurements
 
