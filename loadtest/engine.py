@@ -3,8 +3,10 @@
 Rate stages are an open model (like vegeta, wrk2 and k6's arrival-rate executors): request i of a
 stage is due at ``start + i / rate`` whatever the answers do, and its latency is measured from
 that due time, so a stall shows as the delay every waiting request saw. The time from the actual
-send to the answer (service time) is kept beside it. At most ``max_in_flight`` requests are
-outstanding; a request due while the cap is reached is dropped and counted, never sent late.
+send to the answer (service time) is kept beside it. The scheduler wakes at most once per tick
+(``SEND_TICK_S``) and sends everything due by then, so a request may wait up to a tick, and that
+wait is in its latency. At most ``max_in_flight`` requests are outstanding; a request due while
+the cap is reached is dropped and counted, never sent late.
 
 Users stages are a closed model: each user sends its next request when the last one is answered.
 At a stage change nothing is cancelled: users finish the request they have out, rate stages stop
@@ -41,9 +43,13 @@ FAILURE_KINDS = ("timeout", "connection", "other")
 PAUSE_AFTER_FAILURE_S = 0.1
 # The event loop's own delay is measured by a timer that should fire this often.
 LAG_PROBE_S = 0.02
-# Longest single sleep, so that Ctrl-C is noticed promptly.
+# Longest wait of a rate stage's scheduler, so that Ctrl-C is noticed promptly.
 MAX_NAP_S = 0.1
-MIN_NAP_S = 0.001
+# A rate stage wakes at most once per tick and sends every request due by then. On a virtual
+# machine a wakeup costs several times the CPU of the request it sends; batching a few requests
+# per wakeup cuts the generator's CPU per request, at the price of a wait of up to one tick that
+# latency (from the due time) shows and service time (from the send) does not.
+SEND_TICK_S = 0.004
 
 
 @dataclass(frozen=True)
@@ -111,14 +117,24 @@ class InFlightGauge:
         self.maximum = [0] * seconds
         self.value = 0
         self.last = started_at
+        # The second that ``last`` lies in, for the fast path of ``advance``.
+        self.second = 0
+        self.second_start = started_at
+        self.second_end = started_at + 1 if seconds > 1 else started_at + seconds
 
     def _index(self, at: float) -> int:
         return min(max(int(at - self.started_at), 0), self.seconds - 1)
 
     def advance(self, now: float) -> None:
+        last = self.last
+        if self.second_start <= last < now < self.second_end:
+            # Within the second already being summed: the common case, once per request.
+            self.area[self.second] += self.value * (now - last)
+            self.last = now
+            return
         # Time after the run's last second (answers still coming in) belongs to no second.
         now = min(now, self.started_at + self.seconds)
-        moment = max(self.last, self.started_at)
+        moment = max(last, self.started_at)
         while moment < now:
             index = self._index(moment)
             boundary = self.started_at + index + 1
@@ -129,13 +145,17 @@ class InFlightGauge:
             moment = boundary
             following = self.maximum[index + 1]
             self.maximum[index + 1] = max(following, self.value)
-        self.last = max(self.last, now)
+        self.last = max(last, now)
+        if self.last >= self.started_at:
+            self.second = self._index(self.last)
+            self.second_start = self.started_at + self.second
+            self.second_end = min(self.second_start + 1, self.started_at + self.seconds)
 
     def change(self, now: float, delta: int) -> None:
         self.advance(now)
         self.last = max(self.last, now)
         self.value += delta
-        index = self._index(now)
+        index = self.second if self.second_start <= now < self.second_end else self._index(now)
         if self.value > self.maximum[index]:
             self.maximum[index] = self.value
 
@@ -146,6 +166,11 @@ class InFlightGauge:
 def _share(total: int, index: int, count: int) -> int:
     """Process ``index``'s part of ``total`` users: user j runs in process j mod count."""
     return total // count + (1 if index < total % count else 0)
+
+
+def _wake(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
 
 
 class Engine:
@@ -170,6 +195,8 @@ class Engine:
         self._created: set[str] = set()
         self._sequence = 0
         self._lags: list[float] = []
+        self._probe: asyncio.TimerHandle | None = None
+        self._sleepers: set[asyncio.Future[None]] = set()
         self.cap = max(1, spec.max_in_flight // spec.process_count)
         parts = urlsplit(spec.url)
         self.base_path = parts.path.rstrip("/")
@@ -244,11 +271,20 @@ class Engine:
     # stages
 
     async def _sleep_until(self, moment: float) -> None:
+        """Wait until ``moment`` (wall clock) or until stopped: one wakeup, not one per nap."""
+        loop = asyncio.get_running_loop()
         while not self.stopping:
             left = moment - time.time()
             if left <= 0:
                 return
-            await asyncio.sleep(min(left, MAX_NAP_S))
+            waker: asyncio.Future[None] = loop.create_future()
+            self._sleepers.add(waker)
+            timer = loop.call_later(left, _wake, waker)
+            try:
+                await waker
+            finally:
+                timer.cancel()
+                self._sleepers.discard(waker)
 
     async def _rate_stage(self, rate: float, start: float, duration_s: int) -> None:
         total = math.ceil(rate * duration_s - 1e-9)
@@ -257,11 +293,16 @@ class Engine:
         dropped = self.result.dropped
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
+        # The scheduler's own wakeups measure the loop's lag while it runs: the probe's would
+        # only add wakeups.
+        self._stop_probe()
+        planned = loop.time()
 
         # A timer callback, not a coroutine that sleeps: one wakeup sends everything due by
         # then, with no future or task step per wakeup.
         def send_due() -> None:
-            nonlocal index
+            nonlocal index, planned
+            self._lags.append(max(0.0, loop.time() - planned) * 1000)
             now = time.time()
             due = start + index / rate
             while due <= now and index < total:
@@ -272,12 +313,15 @@ class Engine:
                 index += step
                 due = start + index / rate
             if index >= total or self.stopping:
+                self._start_probe()
                 finished.set_result(None)
                 return
-            # The loop's timers tick in whole milliseconds: a shorter wait would return at once
-            # and spin. Latency counts from the due time, so a request sent up to a millisecond
-            # late says so.
-            loop.call_later(min(max(MIN_NAP_S, due - time.time()), MAX_NAP_S), send_due)
+            # At most one wakeup per tick, and never shorter than the loop's millisecond timers
+            # (a shorter wait would return at once and spin). Latency counts from the due time,
+            # so the wait for the tick is in it; service time, from the send, is not.
+            wait = min(max(SEND_TICK_S, due - time.time()), MAX_NAP_S)
+            planned = loop.time() + wait
+            loop.call_at(planned, send_due)
 
         send_due()
         await finished
@@ -314,16 +358,26 @@ class Engine:
             await asyncio.gather(*users)
         if not self.stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.idle.wait(), self.spec.timeout_s + 1)
+                # A timeout is found up to one sweep of the pool late.
+                wait_s = self.spec.timeout_s + self.pool.sweep_s + 1
+                await asyncio.wait_for(self.idle.wait(), wait_s)
 
     # measurements
 
-    async def _lag_probe(self) -> None:
+    def _start_probe(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + LAG_PROBE_S
-            await asyncio.sleep(LAG_PROBE_S)
+        expected = loop.time() + LAG_PROBE_S
+
+        def probe() -> None:
             self._lags.append(max(0.0, loop.time() - expected) * 1000)
+            self._start_probe()
+
+        self._probe = loop.call_at(expected, probe)
+
+    def _stop_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
 
     async def _every_second(self) -> None:
         process = psutil.Process()
@@ -368,19 +422,17 @@ class Engine:
         result.cpu_seconds = times.user + times.system - cpu_start
 
     async def run(self) -> EngineResult:
-        side = [
-            asyncio.create_task(self._lag_probe()),
-            asyncio.create_task(self._every_second()),
-        ]
+        self._start_probe()
+        sampler = asyncio.create_task(self._every_second())
         try:
             await self._stages()
         finally:
             await asyncio.sleep(0)
             if not self.stopping:
-                await side[1]
-            for task in side:
-                task.cancel()
-            await asyncio.gather(*side, return_exceptions=True)
+                await sampler
+            self._stop_probe()
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
             self.result.unfinished = self.gauge.value
             self.result.interrupted = self.stopping
             self.result.connections_opened = self.pool.opened
@@ -397,3 +449,5 @@ class Engine:
 
     def stop(self) -> None:
         self.stopping = True
+        for waker in list(self._sleepers):
+            _wake(waker)

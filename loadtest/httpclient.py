@@ -37,7 +37,6 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self.payload = b""
         self.on_done: Done | None = None
-        self.timer: asyncio.TimerHandle | None = None
         self.status = 0
         self.deadline = 0.0
 
@@ -64,7 +63,6 @@ class _Connection(asyncio.Protocol):
             # The server closed an idle keep-alive connection as we wrote: send again, once.
             on_done, payload = self.on_done, self.payload
             self.on_done = None
-            self._cancel_timer()
             self.pool.resend(payload, on_done, self.deadline)
             return
         self._finish(0, "connection")
@@ -85,10 +83,10 @@ class _Connection(asyncio.Protocol):
     def send(self, payload: bytes, on_done: Done, deadline: float) -> None:
         assert self.transport is not None
         self.payload, self.on_done, self.deadline = payload, on_done, deadline
-        self.timer = asyncio.get_running_loop().call_at(deadline, self.time_out)
         self.got_bytes = False
         self.status = 0
         self.transport.write(payload)
+        self.pool.watch()
 
     def time_out(self) -> None:
         self._fail("timeout")
@@ -103,20 +101,20 @@ class _Connection(asyncio.Protocol):
         self._finish(0, failure)
         self.close()
 
-    def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
     def _finish(self, status: int, failure: str | None) -> None:
         on_done, self.on_done = self.on_done, None
-        self._cancel_timer()
         if on_done is not None:
             on_done(status, failure)
 
 
 class ConnectionPool:
-    """Keep-alive connections to one host:port, opened on demand and reused last-in first-out."""
+    """Keep-alive connections to one host:port, opened on demand and reused last-in first-out.
+
+    Timeouts are found by one timer for the whole pool that looks at the requests out every tenth
+    of the timeout (at most a second), not by a timer per request: arming and cancelling one per
+    request cost more than the request's own bookkeeping. A request that times out is failed at
+    most that tenth late.
+    """
 
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
@@ -124,6 +122,8 @@ class ConnectionPool:
         self.ssl = parts.scheme == "https"
         self.port = parts.port or (443 if self.ssl else 80)
         self.timeout_s = timeout_s
+        self.sweep_s = min(1.0, max(0.01, timeout_s / 10))
+        self._sweeper: asyncio.TimerHandle | None = None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self.opened = 0
@@ -172,7 +172,25 @@ class ConnectionPool:
     def forget(self, connection: _Connection) -> None:
         self._all.discard(connection)
 
+    def watch(self) -> None:
+        """A request went out: make sure its deadline is looked at."""
+        if self._sweeper is None:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_at(loop.time() + self.sweep_s, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = asyncio.get_running_loop().time()
+        for connection in list(self._all):
+            if connection.on_done is not None and connection.deadline <= now:
+                connection.time_out()
+        if any(connection.on_done is not None for connection in self._all):
+            self.watch()
+
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for connection in list(self._all):
             connection.close()
         self._all.clear()

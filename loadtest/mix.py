@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 
 from loadtest.errors import UsageError
 
@@ -38,9 +40,18 @@ class RequestMix:
             raise UsageError("--mix needs at least one weight above 0")
         return cls(weights)
 
-    def pick(self, rng: random.Random) -> str:
+    @cached_property
+    def _kinds(self) -> tuple[list[str], list[float]]:
+        """The kinds in use and their cumulative weights, worked out once: ``pick`` runs per
+        request."""
         kinds = [kind for kind in REQUEST_KINDS if self.weights[kind] > 0]
-        return rng.choices(kinds, weights=[self.weights[kind] for kind in kinds])[0]
+        return kinds, list(accumulate(self.weights[kind] for kind in kinds))
+
+    def pick(self, rng: random.Random) -> str:
+        kinds, cumulative = self._kinds
+        if len(kinds) == 1:
+            return kinds[0]
+        return rng.choices(kinds, cum_weights=cumulative)[0]
 
     def __str__(self) -> str:
         return ",".join(f"{kind}={self.weights[kind]:g}" for kind in REQUEST_KINDS)

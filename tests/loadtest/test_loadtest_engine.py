@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
 import pytest
 
-from loadtest.engine import Engine, EngineResult, EngineSpec
+from loadtest.engine import SEND_TICK_S, Engine, EngineResult, EngineSpec
 from loadtest.mix import RequestMix
 from loadtest.profiles import Profile, Stage
 from tests.conftest import RunningFunction, StartFunction
@@ -88,4 +89,32 @@ def test_the_in_flight_cap_drops_and_counts() -> None:
     assert result.unfinished == 0
     # Keep-alive: never more connections than requests out at once.
     assert result.connections_opened <= 5
+    assert_in_flight_matches_the_requests(result)
+
+
+def test_requests_released_together_keep_their_own_due_times(
+    start_function: StartFunction,
+) -> None:
+    served: RunningFunction = start_function()
+    rate = 4 / SEND_TICK_S  # four requests fall due in every tick
+    result = run(spec(served.url, (Stage(1, rate=rate),)))
+    count = len(result.due)
+    assert count == round(rate) and sum(result.dropped) == 0
+    # Each request keeps the moment the schedule gave it, not the moment of the wakeup that
+    # sent it: latency counts from there, service time from the send.
+    assert sorted(result.due) == pytest.approx(
+        [result.started_at + i / rate for i in range(count)], abs=1e-9
+    )
+    order = sorted(range(count), key=lambda i: result.due[i])
+    sent = [result.sent[i] for i in order]
+    assert all(s >= d for s, d in zip(sent, sorted(result.due), strict=True))
+    assert all(
+        end - due >= end - sent_at
+        for due, sent_at, end in zip(result.due, result.sent, result.end, strict=True)
+    )
+    # Requests go out in batches, one wakeup for all due by then: most are sent in the same
+    # instant as the one before them, though due a quarter of a tick later.
+    together = sum(1 for a, b in itertools.pairwise(sent) if b - a < SEND_TICK_S / 8)
+    assert together >= count / 2
+    assert all(status == 200 for status in result.status)
     assert_in_flight_matches_the_requests(result)
