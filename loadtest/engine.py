@@ -46,10 +46,10 @@ LAG_PROBE_S = 0.02
 # Longest wait of a rate stage's scheduler, so that Ctrl-C is noticed promptly.
 MAX_NAP_S = 0.1
 # A rate stage wakes at most once per tick and sends every request due by then. On a virtual
-# machine a wakeup costs several times the CPU of the request it sends; batching a few requests
-# per wakeup cuts the generator's CPU per request, at the price of a wait of up to one tick that
-# latency (from the due time) shows and service time (from the send) does not.
-SEND_TICK_S = 0.004
+# machine a wakeup costs several times the CPU of the request it sends; at high rates one wakeup
+# sends several. The tick is the event loop's own timer resolution: a coarser one would cut CPU
+# at low rates but add its wait to every latency reported (from the due time).
+SEND_TICK_S = 0.001
 
 
 @dataclass(frozen=True)
