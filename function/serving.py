@@ -67,20 +67,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded request head: its size, its number of fields
     and the time it takes to arrive. httptools itself buffers a head without limit."""
 
+    # Per connection; each request's head starts its own count (on_message_begin).
+    _head_bytes = 0
+    _header_count = 0
+    _in_head = True  # blank lines before a first request count as head too
+    _refused = False
+    _head_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._head_bytes = 0
-        self._header_count = 0
-        self._in_head = True
-        self._refused = False
-        self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._in_head and self._head_timer is None:
-            self._start_head_timer()
         super().data_received(data)
         if self._in_head and not self._refused:
             self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
@@ -88,14 +88,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(_HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
+        # Each request's head has its own allowance and, after a kept-alive wait, its own timer.
         self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        if self._head_timer is None:
+            self._start_head_timer()
         super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > MAX_HEADERS:
             self._refuse(_HEAD_TOO_LARGE)
-            raise ValueError("too many header fields")  # stops the parser; answered already
+            raise ValueError  # stops the parser; answered already
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -131,9 +134,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_head and (self.cycle is None or self.cycle.response_complete):
-            self._refused = True
-            self.transport.close()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits behind the answer in progress, which must not be cut off.
+            self._start_head_timer()
+            return
+        self.transport.close()  # no answer: the client may not even be speaking HTTP
 
 
 class BoundedUvicornWorker(UvicornWorker):
@@ -144,9 +149,10 @@ class _DeadlineSocket:
     """A socket whose blocking reads for one request share a deadline: a client that sends its
     head or body a byte at a time cannot hold a worker thread longer than that."""
 
+    _deadline = 0.0  # set by setblocking, which gunicorn calls before it reads a request
+
     def __init__(self, sock: socket.socket, seconds: float) -> None:
         self._sock, self._seconds = sock, seconds
-        self._deadline = time.monotonic() + seconds
 
     def setblocking(self, flag: bool) -> None:
         # gunicorn makes the socket blocking each time a thread takes up the connection.
@@ -169,10 +175,12 @@ class BoundedThreadWorker(ThreadWorker):
         # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
         if not isinstance(exc, ParseException):
             return super().handle_error(req, client, addr, exc)  # type: ignore[no-any-return]
-        answers = {LimitRequestHeaders: _HEAD_TOO_LARGE, LimitRequestLine: _LINE_TOO_LONG}
-        answer = next(
-            (answer for kind, answer in answers.items() if isinstance(exc, kind)), _NOT_HTTP
-        )
+        if isinstance(exc, LimitRequestHeaders):
+            answer = _HEAD_TOO_LARGE
+        elif isinstance(exc, LimitRequestLine):
+            answer = _LINE_TOO_LONG
+        else:
+            answer = _NOT_HTTP
         with contextlib.suppress(OSError):
             client.sendall(answer)
         return None
@@ -194,18 +202,21 @@ _LIMITS = {
 }
 
 
+def _bound(cfg: Any, worker_class: str) -> None:
+    for key, value in {**_LIMITS, "worker_class": worker_class}.items():
+        cfg.set(key, value)
+
+
 class UvicornApplication(framework_gunicorn.UvicornApplication):
     def load_config(self) -> None:
         super().load_config()
-        for key, value in {**_LIMITS, "worker_class": BOUNDED_UVICORN_WORKER}.items():
-            self.cfg.set(key, value)
+        _bound(self.cfg, BOUNDED_UVICORN_WORKER)
 
 
 class GunicornApplication(framework_gunicorn.GunicornApplication):
     def load_config(self) -> None:
         super().load_config()
-        for key, value in {**_LIMITS, "worker_class": BOUNDED_THREAD_WORKER}.items():
-            self.cfg.set(key, value)
+        _bound(self.cfg, BOUNDED_THREAD_WORKER)
 
 
 BOUNDED_UVICORN_WORKER = f"{__name__}.BoundedUvicornWorker"
