@@ -43,6 +43,7 @@ KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer in the contract's JSON, after which the connection closes."""
     body = json.dumps({"error": code, "message": message}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
@@ -51,16 +52,21 @@ def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
     return head.encode() + body
 
 
-_HEAD_TOO_LARGE = _json_answer(
+# The servers' own refusals: status, reason, error code, message.
+_HEAD_TOO_LARGE = (
     431,
     "Request Header Fields Too Large",
     "headers_too_large",
     f"the request head is limited to {MAX_HEAD_BYTES} bytes and {MAX_HEADERS} fields",
 )
-_LINE_TOO_LONG = _json_answer(
-    414, "URI Too Long", "uri_too_long", f"the request line is limited to {MAX_REQUEST_LINE} bytes"
+_LINE_TOO_LONG = (
+    414,
+    "URI Too Long",
+    "uri_too_long",
+    f"the request line is limited to {MAX_REQUEST_LINE} bytes",
 )
-_NOT_HTTP = _json_answer(400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_Refusal = tuple[int, str, str, str]
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -71,7 +77,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _header_count = 0
     _in_head = True  # blank lines before a first request count as head too
-    _refused = False
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -79,10 +84,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
+        # After a refusal the transport is closing: asyncio delivers no more data, and each
+        # later refusal in this chunk finds it closing and sends nothing (_refuse).
         super().data_received(data)
-        if self._in_head and not self._refused:
+        if self._in_head:
             self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(_HEAD_TOO_LARGE)
@@ -112,14 +117,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
-        if not self._refused:
-            self._refuse(_NOT_HTTP)
+        self._refuse(_NOT_HTTP)
 
-    def _refuse(self, answer: bytes) -> None:
-        self._refused = True
+    def _refuse(self, refusal: _Refusal) -> None:
         self._cancel_head_timer()
         if not self.transport.is_closing():
-            self.transport.write(answer)
+            self.transport.write(_json_answer(*refusal))
             self.transport.close()
 
     def _start_head_timer(self) -> None:
@@ -159,10 +162,10 @@ class _DeadlineSocket:
         self._deadline = time.monotonic() + self._seconds
         self._sock.setblocking(flag)
 
-    def recv(self, size: int, *flags: int) -> bytes:
+    def recv(self, size: int) -> bytes:  # gunicorn's HTTP/1.1 reader passes no flags
         self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
         try:
-            return self._sock.recv(size, *flags)
+            return self._sock.recv(size)
         finally:
             self._sock.settimeout(None)
 
@@ -182,7 +185,7 @@ class BoundedThreadWorker(ThreadWorker):
         else:
             answer = _NOT_HTTP
         with contextlib.suppress(OSError):
-            client.sendall(answer)
+            client.sendall(_json_answer(*answer))
         return None
 
     def enqueue_req(self, conn: Any) -> None:

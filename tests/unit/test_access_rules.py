@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from function import access
 from function.service import RedisCall, Request, Response, dispatch
 from function.settings import Settings
 
@@ -105,3 +106,9 @@ def test_health_paths_never_need_a_token(method: str, path: str) -> None:
 def test_a_method_no_token_guards_is_refused_for_what_it_is() -> None:
     # POST needs no token: it is answered 405 whatever the tokens, never 401.
     assert _refused(_outcome("POST", "/a", None))[:2] == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("method", ["POST", "OPTIONS", "PATCH"])
+def test_methods_neither_reading_nor_writing_need_no_token(method: str) -> None:
+    assert access.required_token(method, BOTH) == ""
+    access.authorize(method, None, BOTH)  # raises nothing

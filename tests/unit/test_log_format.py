@@ -78,3 +78,18 @@ def test_exceptions_are_kept_in_both_formats() -> None:
         and "RuntimeError: boom\x1b" in entry["exception"]
     )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+
+
+@pytest.mark.parametrize(
+    ("log_format", "formatter"), [("json", logs.JsonFormatter), ("text", logs.TextFormatter)]
+)
+def test_configure_installs_the_chosen_format(log_format: str, formatter: type) -> None:
+    root = logging.getLogger()
+    kept = root.handlers[:], root.level
+    try:
+        logs.configure(log_format)
+        (handler,) = root.handlers
+        assert type(handler.formatter) is formatter
+    finally:
+        root.handlers, _ = kept
+        root.setLevel(kept[1])

@@ -235,7 +235,13 @@ async def asgi_address(
     worker = _worker(application)
     assert isinstance(worker, serving.BoundedUvicornWorker)
     config = worker.config
-    config.app = app
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        # uvicorn calls the app with no arguments to tell a factory; mutmut's wrapper of
+        # asgi.app would take that call, this function refuses it as the app itself does.
+        await app(scope, receive, send)
+
+    config.app = served
     config.load()
     state = ServerState()
     listener = await asyncio.get_running_loop().create_server(
@@ -250,7 +256,8 @@ async def asgi_address(
     await listener.wait_closed()
     await asgi._redis().aclose()
     # No callback of the protocol failed: asyncio would only have logged it.
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    records = caplog.get_records("call") + caplog.get_records("teardown")
+    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
 
 
 class Client:
@@ -385,6 +392,19 @@ async def test_asgi_head_timer_covers_each_request_on_a_connection(
 
 
 @pytest.mark.asyncio
+async def test_asgi_kept_alive_connection_outlives_the_head_timeout(
+    asgi_address: tuple[str, int],
+) -> None:
+    """Idle between requests, a connection is bound by the keep-alive time, not the head's."""
+    client = await Client.connect(asgi_address)
+    await client.send(_request(), pause=TIMEOUT * 3)
+    assert (await client.answer())[0] == 200
+    await client.send(_request(), pause=TIMEOUT * 3)
+    assert (await client.answer())[0] == 200
+    await client.close()
+
+
+@pytest.mark.asyncio
 async def test_asgi_head_timer_waits_for_the_answer_in_progress(
     asgi_address: tuple[str, int], server: RedisServer, direct: redis.Redis
 ) -> None:
@@ -442,6 +462,12 @@ async def test_asgi_body_does_not_count_as_head(asgi_address: tuple[str, int]) -
 @pytest.fixture
 def flask_address(framework: None) -> Iterator[tuple[str, int]]:
     app = functions_framework.create_app(target="handle_flask", source=str(MAIN))
+    with _thread_worker(app) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _thread_worker(app: Any) -> Iterator[tuple[str, int]]:
     application = framework_gunicorn.GunicornApplication(app, "127.0.0.1", 0, False, threads=2)
     worker = _worker(application)
     assert isinstance(worker, serving.BoundedThreadWorker)
@@ -458,6 +484,20 @@ def flask_address(framework: None) -> Iterator[tuple[str, int]]:
     worker.handle_exit(None, None)
     running.join(PATIENCE)
     wsgi._redis().close()
+
+
+def test_flask_leaves_an_application_crash_to_gunicorn(framework: None) -> None:
+    """Only what gunicorn cannot parse is answered in JSON; an application that raises (which
+    the function never does) still gets gunicorn's own 500."""
+
+    def crashing(environ: Any, start_response: Any) -> Any:
+        raise RuntimeError("crash")
+
+    serving.install()
+    with _thread_worker(crashing) as address, _connect(address) as sock:
+        sock.sendall(_request())
+        status, headers, _ = _read_answer(sock)
+    assert (status, headers["content-type"]) == (500, "text/html")
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
@@ -562,9 +602,10 @@ def test_flask_serves_a_client_that_pauses_within_the_deadline(
 ) -> None:
     with _connect(flask_address) as sock:
         sock.sendall(b"PUT /d HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n")
-        threading.Event().wait(TIMEOUT / 2)
+        # Each pause is longer than the product of the two timeouts, the sum's other misreading.
+        threading.Event().wait(TIMEOUT / 4)
         sock.sendall(b"Content-Length: 2\r\n\r\n{")
-        threading.Event().wait(TIMEOUT / 2)
+        threading.Event().wait(TIMEOUT / 4)
         sock.sendall(b"}")
         assert _read_answer(sock)[0] == 201
 
