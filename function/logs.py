@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -52,12 +51,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def dict_config(log_format: str | None = None) -> dict[str, Any]:
-    """A logging.config dictionary: every record to stderr in the chosen format; gunicorn's and
-    uvicorn's error loggers keep their levels and use the same handler. No access log, as
-    functions-framework has none: Knative's queue-proxy logs requests."""
-    chosen = log_format or os.environ.get("LOG_FORMAT", "").strip() or "text"
-    formatter = JsonFormatter if chosen == "json" else TextFormatter
+def dict_config(log_format: str) -> dict[str, Any]:
+    """A logging.config dictionary: every record to stderr in ``log_format`` (the setting
+    ``LOG_FORMAT``: "json" or "text"); gunicorn's and uvicorn's error loggers keep their levels
+    and use the same handler. No access log, as functions-framework has none: Knative's
+    queue-proxy logs requests."""
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
     handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
     own = {"handlers": ["stderr"], "propagate": False}
     return {
@@ -73,5 +72,5 @@ def dict_config(log_format: str | None = None) -> dict[str, Any]:
     }
 
 
-def configure(log_format: str | None = None) -> None:
+def configure(log_format: str) -> None:
     logging.config.dictConfig(dict_config(log_format))

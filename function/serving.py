@@ -43,6 +43,7 @@ KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer in the contract's JSON, after which the connection closes."""
     body = json.dumps({"error": code, "message": message}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
@@ -51,51 +52,58 @@ def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
     return head.encode() + body
 
 
-_HEAD_TOO_LARGE = _json_answer(
+# The servers' own refusals: status, reason, error code, message.
+_HEAD_TOO_LARGE = (
     431,
     "Request Header Fields Too Large",
     "headers_too_large",
     f"the request head is limited to {MAX_HEAD_BYTES} bytes and {MAX_HEADERS} fields",
 )
-_LINE_TOO_LONG = _json_answer(
-    414, "URI Too Long", "uri_too_long", f"the request line is limited to {MAX_REQUEST_LINE} bytes"
+_LINE_TOO_LONG = (
+    414,
+    "URI Too Long",
+    "uri_too_long",
+    f"the request line is limited to {MAX_REQUEST_LINE} bytes",
 )
-_NOT_HTTP = _json_answer(400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_Refusal = tuple[int, str, str, str]
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded request head: its size, its number of fields
     and the time it takes to arrive. httptools itself buffers a head without limit."""
 
+    # Per connection; each request's head starts its own count (on_message_begin).
+    _head_bytes = 0
+    _header_count = 0
+    _in_head = True  # blank lines before a first request count as head too
+    _head_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._head_bytes = 0
-        self._header_count = 0
-        self._in_head = True
-        self._refused = False
-        self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
-        if self._in_head and self._head_timer is None:
-            self._start_head_timer()
+        # After a refusal the transport is closing: asyncio delivers no more data, and each
+        # later refusal in this chunk finds it closing and sends nothing (_refuse).
         super().data_received(data)
-        if self._in_head and not self._refused:
+        if self._in_head:
             self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(_HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
+        # Each request's head has its own allowance and, after a kept-alive wait, its own timer.
         self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        if self._head_timer is None:
+            self._start_head_timer()
         super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > MAX_HEADERS:
             self._refuse(_HEAD_TOO_LARGE)
-            raise ValueError("too many header fields")  # stops the parser; answered already
+            raise ValueError  # stops the parser; answered already
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -109,14 +117,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
-        if not self._refused:
-            self._refuse(_NOT_HTTP)
+        self._refuse(_NOT_HTTP)
 
-    def _refuse(self, answer: bytes) -> None:
-        self._refused = True
+    def _refuse(self, refusal: _Refusal) -> None:
         self._cancel_head_timer()
         if not self.transport.is_closing():
-            self.transport.write(answer)
+            self.transport.write(_json_answer(*refusal))
             self.transport.close()
 
     def _start_head_timer(self) -> None:
@@ -131,9 +137,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_head and (self.cycle is None or self.cycle.response_complete):
-            self._refused = True
-            self.transport.close()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits behind the answer in progress, which must not be cut off.
+            self._start_head_timer()
+            return
+        self.transport.close()  # no answer: the client may not even be speaking HTTP
 
 
 class BoundedUvicornWorker(UvicornWorker):
@@ -144,19 +152,20 @@ class _DeadlineSocket:
     """A socket whose blocking reads for one request share a deadline: a client that sends its
     head or body a byte at a time cannot hold a worker thread longer than that."""
 
+    _deadline = 0.0  # set by setblocking, which gunicorn calls before it reads a request
+
     def __init__(self, sock: socket.socket, seconds: float) -> None:
         self._sock, self._seconds = sock, seconds
-        self._deadline = time.monotonic() + seconds
 
     def setblocking(self, flag: bool) -> None:
         # gunicorn makes the socket blocking each time a thread takes up the connection.
         self._deadline = time.monotonic() + self._seconds
         self._sock.setblocking(flag)
 
-    def recv(self, size: int, *flags: int) -> bytes:
+    def recv(self, size: int) -> bytes:  # gunicorn's HTTP/1.1 reader passes no flags
         self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
         try:
-            return self._sock.recv(size, *flags)
+            return self._sock.recv(size)
         finally:
             self._sock.settimeout(None)
 
@@ -169,12 +178,14 @@ class BoundedThreadWorker(ThreadWorker):
         # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
         if not isinstance(exc, ParseException):
             return super().handle_error(req, client, addr, exc)  # type: ignore[no-any-return]
-        answers = {LimitRequestHeaders: _HEAD_TOO_LARGE, LimitRequestLine: _LINE_TOO_LONG}
-        answer = next(
-            (answer for kind, answer in answers.items() if isinstance(exc, kind)), _NOT_HTTP
-        )
+        if isinstance(exc, LimitRequestHeaders):
+            answer = _HEAD_TOO_LARGE
+        elif isinstance(exc, LimitRequestLine):
+            answer = _LINE_TOO_LONG
+        else:
+            answer = _NOT_HTTP
         with contextlib.suppress(OSError):
-            client.sendall(answer)
+            client.sendall(_json_answer(*answer))
         return None
 
     def enqueue_req(self, conn: Any) -> None:
@@ -194,18 +205,21 @@ _LIMITS = {
 }
 
 
+def _bound(cfg: Any, worker_class: str) -> None:
+    for key, value in {**_LIMITS, "worker_class": worker_class}.items():
+        cfg.set(key, value)
+
+
 class UvicornApplication(framework_gunicorn.UvicornApplication):
     def load_config(self) -> None:
         super().load_config()
-        for key, value in {**_LIMITS, "worker_class": BOUNDED_UVICORN_WORKER}.items():
-            self.cfg.set(key, value)
+        _bound(self.cfg, BOUNDED_UVICORN_WORKER)
 
 
 class GunicornApplication(framework_gunicorn.GunicornApplication):
     def load_config(self) -> None:
         super().load_config()
-        for key, value in {**_LIMITS, "worker_class": BOUNDED_THREAD_WORKER}.items():
-            self.cfg.set(key, value)
+        _bound(self.cfg, BOUNDED_THREAD_WORKER)
 
 
 BOUNDED_UVICORN_WORKER = f"{__name__}.BoundedUvicornWorker"

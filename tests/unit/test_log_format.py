@@ -49,16 +49,12 @@ def _expected_config(formatter: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("argument", "environment", "formatter"),
-    [("json", "", "JsonFormatter"), ("text", "json", "TextFormatter"),
-     (None, " json ", "JsonFormatter"), (None, "", "TextFormatter"), (None, "  ", "TextFormatter"),
-     (None, "text", "TextFormatter")],
-)  # fmt: skip
+    ("log_format", "formatter"), [("json", "JsonFormatter"), ("text", "TextFormatter")]
+)
 def test_dict_config_sends_everything_to_stderr_in_the_chosen_format(
-    monkeypatch: pytest.MonkeyPatch, argument: str | None, environment: str, formatter: str
+    log_format: str, formatter: str
 ) -> None:
-    monkeypatch.setenv("LOG_FORMAT", environment)
-    assert logs.dict_config(argument) == _expected_config(formatter)
+    assert logs.dict_config(log_format) == _expected_config(formatter)
 
 
 def test_exceptions_are_kept_in_both_formats() -> None:
@@ -69,10 +65,12 @@ def test_exceptions_are_kept_in_both_formats() -> None:
             "function.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
         )
     text = logs.TextFormatter().format(record)
-    assert (
-        text.startswith(text.split("\n", 1)[0]) and "\nTraceback (most recent call last):" in text
-    )
-    assert "RuntimeError: boom\\x1b" in text and "\x1b" not in text
+    # The record's line, then the traceback's own lines, its control characters escaped.
+    first, second, *middle, last = text.split("\n")
+    assert re.fullmatch(r"\S+Z ERROR function\.test: failed", first)
+    assert second == "Traceback (most recent call last):"
+    assert middle and all(line.startswith("  ") for line in middle)
+    assert last == "RuntimeError: boom\\x1b"
     entry = json.loads(logs.JsonFormatter().format(record))
     assert set(entry) == {"time", "level", "logger", "message", "exception"}
     assert (
@@ -80,3 +78,18 @@ def test_exceptions_are_kept_in_both_formats() -> None:
         and "RuntimeError: boom\x1b" in entry["exception"]
     )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+
+
+@pytest.mark.parametrize(
+    ("log_format", "formatter"), [("json", logs.JsonFormatter), ("text", logs.TextFormatter)]
+)
+def test_configure_installs_the_chosen_format(log_format: str, formatter: type) -> None:
+    root = logging.getLogger()
+    kept = root.handlers[:], root.level
+    try:
+        logs.configure(log_format)
+        (handler,) = root.handlers
+        assert type(handler.formatter) is formatter
+    finally:
+        root.handlers, _ = kept
+        root.setLevel(kept[1])

@@ -1,0 +1,272 @@
+"""How each adapter reads a body that is late, cut short or oddly framed, and which path it
+answers for: ``asgi.app`` with a real scope, ``receive`` and ``send``; ``handle_flask`` with a
+real WSGI environ. Redis is a real redis-server; what is stored is read back through the adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import flask
+import pytest
+import pytest_asyncio
+import redis
+from werkzeug.test import EnvironBuilder
+
+from function import asgi, wsgi
+from function.settings import Settings
+from scripts.local_redis import RedisServer
+
+LIMIT = 100  # MAX_BODY_BYTES of these tests
+BODY_TIMEOUT = 0.05
+LEFT = "the client left before sending its whole body; nothing was stored"  # logged at INFO
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
+        yield running
+
+
+def _settings(server: RedisServer) -> Settings:
+    return Settings(
+        redis_url=server.url, max_body_bytes=LIMIT, key_prefix="bodies:",
+        head_timeout_seconds=0.25, body_timeout_seconds=BODY_TIMEOUT,
+    )  # fmt: skip
+
+
+# --- ASGI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flushed(server: RedisServer) -> None:
+    with redis.Redis.from_url(server.url) as connection:
+        connection.flushall()
+
+
+@pytest_asyncio.fixture
+async def on_asgi(
+    server: RedisServer, flushed: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    monkeypatch.setattr(asgi, "settings", _settings(server))
+    asgi._redis.cache_clear()
+    yield
+    await asgi._redis().aclose()
+    asgi._redis.cache_clear()
+
+
+class Receive:
+    """Hands over ``messages`` one by one, then waits forever (a client that sends no more)."""
+
+    def __init__(self, *messages: dict[str, Any]) -> None:
+        self.messages = list(messages)
+        self.taken = 0
+
+    async def __call__(self) -> dict[str, Any]:
+        if self.taken < len(self.messages):
+            self.taken += 1
+            return self.messages[self.taken - 1]
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def _asgi(
+    method: str, path: str, receive: Receive | None = None, **scope: Any
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    full = {
+        "type": "http", "method": method, "path": path, "query_string": b"",
+        "headers": [(b"content-type", b"application/json")], **scope,
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asgi.app(full, receive or Receive(), send)
+    start, *rest = sent
+    return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in rest)
+
+
+def _body(data: bytes, **more: Any) -> dict[str, Any]:
+    return {"type": "http.request", "body": data, **more}
+
+
+@pytest.mark.asyncio
+async def test_asgi_body_that_stops_coming_is_a_408(on_asgi: None) -> None:
+    receive = Receive(_body(b'{"a"', more_body=True))
+    status, headers, body = await asyncio.wait_for(_asgi("PUT", "/late", receive), 5)
+    assert (status, headers[b"content-type"]) == (408, b"application/json")
+    assert json.loads(body) == {
+        "error": "request_timeout",
+        "message": f"the body did not arrive within {BODY_TIMEOUT} s",
+    }
+    assert (await _asgi("GET", "/late"))[0] == 404
+
+
+@pytest.mark.asyncio
+async def test_asgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
+    on_asgi: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    receive = Receive(_body(b'{"a":', more_body=True), {"type": "http.disconnect"})
+    with caplog.at_level(logging.INFO, logger="function.asgi"):
+        status, headers, body = await _asgi("PUT", "/gone", receive)
+    assert (status, body) == (400, b"")
+    assert b"content-type" not in headers
+    assert caplog.messages == [LEFT]
+    assert (await _asgi("GET", "/gone"))[0] == 404
+
+
+@pytest.mark.asyncio
+async def test_asgi_messages_without_optional_keys(on_asgi: None) -> None:
+    """``body`` and ``more_body`` may be left out of a message (ASGI: b"" and False)."""
+    receive = Receive(
+        _body(b'{"a":', more_body=True), {"type": "http.request", "more_body": True}, _body(b" 1}")
+    )
+    status, _, _ = await _asgi("PUT", "/keys", receive)
+    assert status == 201
+    assert json.loads((await _asgi("GET", "/keys"))[2])["a"] == 1
+    status, _, _ = await _asgi("PUT", "/more", Receive({"type": "http.request", "body": b"{}"}))
+    assert status == 201
+
+
+@pytest.mark.asyncio
+async def test_asgi_reads_a_body_of_exactly_the_limit_and_stops(on_asgi: None) -> None:
+    document = b'{"a":"' + b"x" * (LIMIT - 8) + b'"}'
+    receive = Receive(_body(document, more_body=True), _body(b"never read", more_body=True))
+    status, _, _ = await _asgi("PUT", "/full", receive)
+    assert receive.taken == 2  # the limit is no sign of the end: one more message is needed
+    assert status == 413
+    status, _, _ = await _asgi("PUT", "/full", Receive(_body(document)))
+    assert status == 201
+
+
+@pytest.mark.asyncio
+async def test_asgi_answers_for_the_raw_path_else_the_decoded_one(on_asgi: None) -> None:
+    receive = Receive(_body(b'{"v": 1}'))
+    status, headers, _ = await _asgi("PUT", "/a/b", receive, raw_path=b"/a%2Fb")
+    assert (status, headers[b"location"]) == (201, b"/a/b")
+    status, _, body = await _asgi("GET", "/a/b", raw_path=None)
+    assert (status, json.loads(body)["v"]) == (200, 1)
+
+
+@pytest.mark.asyncio
+async def test_asgi_lifespan_answers_each_startup_until_shutdown() -> None:
+    events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.startup"},
+                   {"type": "lifespan.shutdown"}])  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(events)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asgi.app({"type": "lifespan"}, receive, send)
+    assert [message["type"] for message in sent] == [
+        "lifespan.startup.complete", "lifespan.startup.complete", "lifespan.shutdown.complete",
+    ]  # fmt: skip
+
+
+# --- WSGI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_wsgi(server: RedisServer, flushed: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(wsgi, "settings", _settings(server))
+    wsgi._redis.cache_clear()
+    yield
+    wsgi._redis().close()
+    wsgi._redis.cache_clear()
+
+
+class Failing(io.RawIOBase):
+    """gunicorn's body reader when its socket fails: it raises the socket's error."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise self.error
+
+
+# gunicorn hands the application its own body reader, marked as ending by itself.
+GUNICORN = {"wsgi.input_terminated": True}
+
+
+def _wsgi(
+    method: str, path: str, body: bytes = b"", stream: Any = None, **environ: Any
+) -> tuple[flask.Response, flask.Request]:
+    builder = EnvironBuilder(
+        path=path, method=method, data=body, headers={"content-type": "application/json"}
+    )
+    full = builder.get_environ()
+    if stream is not None:
+        full["wsgi.input"] = stream
+    full.update(environ)
+    for key in [key for key, value in environ.items() if value is None]:
+        del full[key]
+    request = flask.Request(full)
+    return wsgi.handle_flask(request), request
+
+
+def test_wsgi_body_that_times_out_is_a_408_for_head_and_body_together(on_wsgi: None) -> None:
+    response, request = _wsgi(
+        "PUT", "/late", b"{}", stream=Failing(TimeoutError("timed out")), **GUNICORN
+    )
+    assert (response.status_code, response.content_type) == (408, "application/json")
+    assert response.json == {
+        "error": "request_timeout",
+        "message": f"the request did not arrive within {0.25 + BODY_TIMEOUT} s",
+    }
+    assert request.get_data() == b""  # the framework's drain after the answer reads nothing
+    assert _wsgi("GET", "/late")[0].status_code == 404
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        {"wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "10"},  # werkzeug: ClientDisconnected
+        {"wsgi.input": Failing(ConnectionResetError()), **GUNICORN},
+    ],
+    ids=["werkzeug", "gunicorn"],
+)
+def test_wsgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
+    on_wsgi: None, caplog: pytest.LogCaptureFixture, framing: dict[str, Any]
+) -> None:
+    with caplog.at_level(logging.INFO, logger="function.wsgi"):
+        response, request = _wsgi("PUT", "/gone", b"{}", **framing)
+    assert (response.status_code, response.get_data()) == (400, b"")
+    assert response.content_type != "application/json"  # no error body: nobody reads it
+    assert request.get_data() == b""
+    assert caplog.messages == [LEFT]
+    assert _wsgi("GET", "/gone")[0].status_code == 404
+
+
+@pytest.mark.parametrize("key", ["RAW_URI", "REQUEST_URI"])
+def test_wsgi_answers_for_the_target_as_sent(on_wsgi: None, key: str) -> None:
+    only = {"RAW_URI": None, "REQUEST_URI": None}  # werkzeug's test environ sets both
+    response, _ = _wsgi("PUT", "/a/b", b'{"v": 1}', **{**only, key: "/a%2Fb?ttl=60"})
+    assert (response.status_code, response.headers["location"]) == (201, "/a/b")
+    response, _ = _wsgi("GET", "/other", **{**only, key: "/a/b/"})
+    assert response.json["v"] == 1
+
+
+def test_wsgi_without_the_target_answers_for_the_decoded_path(on_wsgi: None) -> None:
+    neither = {"RAW_URI": None, "REQUEST_URI": None}
+    response, _ = _wsgi("PUT", "/a b/ü", b'{"v": 2}', **neither)
+    assert response.headers["location"] == "/a%20b/%C3%BC"
+    response, _ = _wsgi("GET", "/a b/ü", **neither)
+    assert (response.status_code, response.json["v"]) == (200, 2)
+
+
+def test_wsgi_fault_while_reading_is_a_500(on_wsgi: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    response, _ = _wsgi("PUT", "/x", b"{}", stream=io.StringIO("{}"))  # str, not bytes
+    assert (response.status_code, response.json["error"]) == (500, "internal")
