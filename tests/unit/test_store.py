@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -431,11 +432,24 @@ async def test_async_overload_is_answered_503_and_logged_with_the_error(
 # --- Redis Cluster (REDIS_CLUSTER=1): one real node that owns every slot -------------------------
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10000 higher, so at most 65535) is free too."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     data_dir = tmp_path_factory.mktemp("cluster")
     nodes = ["--cluster-enabled", "yes", "--cluster-config-file", str(data_dir / "nodes.conf")]
-    with RedisServer(data_dir, config=nodes) as node:
+    with RedisServer(data_dir, port=cluster_port(), config=nodes) as node:
         with redis.Redis.from_url(node.url) as admin:
             admin.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
             deadline = time.monotonic() + 10
