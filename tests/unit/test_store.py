@@ -179,7 +179,21 @@ async def test_async_script_cache_emptied(
 ) -> None:
     await store.run_async(async_client, call("PUT", "/a", b'{"x": 1}'))
     direct.script_flush()
-    assert (await store.run_async(async_client, call("GET", "/a"))).status == 200
+    read = await store.run_async(async_client, call("GET", "/a"))
+    assert (read.status, json.loads(read.body)["x"]) == (200, 1)
+
+
+@pytest.mark.asyncio
+async def test_async_values_without_their_expiry_are_read_and_kept(
+    async_client: redis.asyncio.Redis, direct: redis.Redis
+) -> None:
+    direct.set("kv:r:/old", b'{"v":1,"last_updated":5}', ex=300)
+    read = await store.run_async(async_client, call("GET", "/old"))
+    assert read.status == 200
+    assert json.loads(read.body) == {"v": 1, "last_updated": 5, "ttl": ANY}
+    kept = await store.run_async(async_client, call("PUT", "/old", b'{"v": 2}', b"ttl=keep"))
+    assert kept.status == 200 and 299 <= json.loads(kept.body)["ttl"] <= 300
+    assert stored_document(direct.get("kv:r:/old"))[1]["v"] == 2
 
 
 UNKNOWN_SCRIPT = RedisCall(("EVALSHA", "0" * 40, 0), lambda reply: Response(200))
