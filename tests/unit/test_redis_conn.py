@@ -178,6 +178,7 @@ def test_silence_for_twice_the_timeout_with_replies_overdue_drops_the_connection
     # BLPOP holds the connection: Redis answers nothing behind it until it returns.
     async def scenario() -> list[BaseException | object]:
         shared = connect(server, timeout=0.2)
+        assert await shared.execute_command("PING") == b"PONG"  # silence counts from here
         first = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 2))
         await asyncio.sleep(0.3)  # first overdue at 0.2 s, but silence (0.2 s) is not 2x yet
         second = asyncio.ensure_future(shared.execute_command("PING"))  # due at 0.5 s
@@ -318,6 +319,13 @@ def test_error_replies_become_redis_py_classes(server: RedisServer) -> None:
             await shared.execute_command("LPUSH", "key", "x")
         assert type(wrong.value) is ResponseError
         assert str(wrong.value).startswith("WRONGTYPE Operation against a key")
+        assert await shared.execute_command("GET", "key") == b"value"
+        # redis-py raises a refused AUTH as a connection error; here the connection is fine,
+        # so the reply stays a ResponseError in Redis's words.
+        with pytest.raises(ResponseError) as refused:
+            await shared.execute_command("AUTH", "nobody", "wrong")
+        assert type(refused.value) is ResponseError
+        assert str(refused.value) == "invalid username-password pair or user is disabled."
         assert await shared.execute_command("GET", "key") == b"value"
 
     asyncio.run(scenario())
