@@ -329,3 +329,20 @@ def test_error_replies_become_redis_py_classes(server: RedisServer) -> None:
         assert await shared.execute_command("GET", "key") == b"value"
 
     asyncio.run(scenario())
+
+
+def test_a_unix_socket_url_connects_there(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    with RedisServer(tmp_path / "redis", config=["--unixsocket", str(socket_path)]):
+
+        async def scenario() -> None:
+            shared = SharedConnection.from_url(
+                f"unix://{socket_path}?db=2", timeout=1.0, max_pending=4
+            )
+            for _ in range(2):
+                await shared.execute_command("INCR", "visits")
+            await shared.aclose()
+
+        asyncio.run(scenario())
+        with redis.Redis(unix_socket_path=str(socket_path), db=2) as direct:
+            assert direct.get("visits") == b"2"
