@@ -346,3 +346,26 @@ def test_a_unix_socket_url_connects_there(tmp_path: Path) -> None:
         asyncio.run(scenario())
         with redis.Redis(unix_socket_path=str(socket_path), db=2) as direct:
             assert direct.get("visits") == b"2"
+
+
+def test_a_reply_nobody_asked_for_drops_the_connection(server: RedisServer) -> None:
+    # After SUBSCRIBE, Redis pushes messages unasked: they cannot be matched to a request.
+    async def scenario() -> None:
+        shared = connect(server)
+        assert await shared.execute_command("SUBSCRIBE", "news") == [b"subscribe", b"news", 1]
+        link = shared._link
+        assert link is not None
+        with redis.Redis.from_url(server.url) as admin:
+            admin.publish("news", "unasked")
+        for _ in range(100):
+            if link.closed:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(
+            ConnectionError,
+            match=r"^connection to Redis lost: Redis sent an unreadable reply: pop from an empty",
+        ):
+            await link.send(("PING",))
+        assert await shared.execute_command("PING") == b"PONG"  # on a new connection
+
+    asyncio.run(scenario())
