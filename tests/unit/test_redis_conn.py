@@ -5,7 +5,9 @@ bounds hold."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from redis.exceptions import (
 )
 
 from function.redis_conn import Endpoint, Overloaded, SharedConnection
-from scripts.local_redis import RedisServer
+from scripts.local_redis import RedisServer, server_binary, supports_tls
 
 
 @pytest.fixture
@@ -367,5 +369,40 @@ def test_a_reply_nobody_asked_for_drops_the_connection(server: RedisServer) -> N
         ):
             await link.send(("PING",))
         assert await shared.execute_command("PING") == b"PONG"  # on a new connection
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[RedisServer]:
+    candidates = [server_binary(), shutil.which("redis-server")]
+    with_tls = [binary for binary in candidates if binary and supports_tls(binary)]
+    if not with_tls or shutil.which("openssl") is None:
+        pytest.skip(f"no redis-server with TLS among {candidates}, or no openssl for a certificate")
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with RedisServer(
+        tmp_path / "redis", binary=with_tls[0], password="pw", tls_files=(certificate, key)
+    ) as running:
+        yield running
+
+
+def test_rediss_with_a_password_and_a_refused_one(tls_server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = SharedConnection.from_url(tls_server.url, timeout=2.0, max_pending=4)
+        assert await shared.execute_command("PING") == b"PONG"
+        await shared.aclose()
+        wrong = SharedConnection.from_url(
+            tls_server.url.replace(":pw@", ":wrong@"), timeout=2.0, max_pending=4
+        )
+        with pytest.raises(ConnectionError, match=r"^Redis refused the connection: \w") as refused:
+            await wrong.execute_command("PING")
+        assert "WRONGPASS" in str(refused.value) or "invalid" in str(refused.value)
+        assert wrong._link is None
 
     asyncio.run(scenario())
