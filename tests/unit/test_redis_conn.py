@@ -5,16 +5,26 @@ bounds hold."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hiredis
 import pytest
 import redis
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ResponseError,
+    TimeoutError,
+)
 
-from function.redis_conn import Overloaded, SharedConnection
-from scripts.local_redis import RedisServer
+from function.redis_conn import Endpoint, Overloaded, SharedConnection
+from scripts.local_redis import RedisServer, server_binary, supports_tls
 
 
 @pytest.fixture
@@ -108,5 +118,291 @@ def test_redis_away_then_back_on_the_same_port(server: RedisServer) -> None:
                 await shared.execute_command("PING")
         server.start()
         assert await shared.execute_command("PING") == b"PONG"
+
+    asyncio.run(scenario())
+
+
+def test_a_closed_connection_names_why_to_every_request(server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = connect(server, timeout=5.0)
+        client_id = await shared.execute_command("CLIENT", "ID")
+        waiting = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 4))
+        await asyncio.sleep(0.05)
+        with redis.Redis.from_url(server.url) as admin:
+            admin.execute_command("CLIENT", "KILL", "ID", client_id)
+        with pytest.raises(
+            ConnectionError, match=r"^connection to Redis lost: Redis closed the connection$"
+        ):
+            await waiting
+
+        # A socket error is passed on in the same words.
+        link = shared._link
+        assert await shared.execute_command("PING") == b"PONG"
+        assert shared._link is not link and shared._link is not None
+        waiting = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 4))
+        await asyncio.sleep(0.05)
+        shared._link.connection_lost(OSError("reset by peer"))
+        with pytest.raises(ConnectionError, match=r"^connection to Redis lost: reset by peer$"):
+            await waiting
+
+        # Closed by the client: waiting requests fail, the old link refuses, a new one opens.
+        waiting = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 4))
+        await asyncio.sleep(0.05)
+        closed = shared._link
+        await shared.aclose()
+        with pytest.raises(
+            ConnectionError, match=r"^connection to Redis lost: closed by the client$"
+        ):
+            await waiting
+        with pytest.raises(
+            ConnectionError, match=r"^connection to Redis lost: closed by the client$"
+        ):
+            await closed.send(("PING",))
+        assert await shared.execute_command("PING") == b"PONG"
+        await shared.aclose()
+        await shared.aclose()  # twice is harmless
+
+    asyncio.run(scenario())
+
+
+def test_a_timed_out_request_says_so(server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = connect(server, timeout=0.1)
+        with pytest.raises(TimeoutError, match=r"^Timeout reading from Redis$"):
+            await shared.execute_command("BLPOP", "empty-list", 0.3)
+
+    asyncio.run(scenario())
+
+
+def test_silence_for_twice_the_timeout_with_replies_overdue_drops_the_connection(
+    server: RedisServer,
+) -> None:
+    # BLPOP holds the connection: Redis answers nothing behind it until it returns.
+    async def scenario() -> list[BaseException | object]:
+        shared = connect(server, timeout=0.2)
+        assert await shared.execute_command("PING") == b"PONG"  # silence counts from here
+        first = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 2))
+        await asyncio.sleep(0.3)  # first overdue at 0.2 s, but silence (0.2 s) is not 2x yet
+        second = asyncio.ensure_future(shared.execute_command("PING"))  # due at 0.5 s
+        await asyncio.sleep(0.1)
+        third = asyncio.ensure_future(shared.execute_command("PING"))  # due at 0.6 s
+        return await asyncio.gather(first, second, third, return_exceptions=True)
+
+    first, second, third = asyncio.run(scenario())
+    assert isinstance(first, TimeoutError) and isinstance(second, TimeoutError)
+    # At 0.5 s the silence reached 2x the timeout: dropped, and the third fails with it.
+    assert isinstance(third, ConnectionError), third
+    assert str(third) == ("connection to Redis lost: Redis stopped answering; connection dropped")
+
+
+def test_an_overdue_reply_on_a_connection_that_spoke_recently_keeps_it(
+    server: RedisServer,
+) -> None:
+    async def scenario() -> tuple[BaseException | object, ...]:
+        shared = connect(server, timeout=0.3)
+        first = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 0.4))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(shared.execute_command("PING"))  # due at 0.5 s
+        # At 0.3 s the first is overdue, but 0.3 s of silence is less than 2x the timeout:
+        # the connection stays, and the second's reply comes right after BLPOP's at 0.4 s.
+        return tuple(await asyncio.gather(first, second, return_exceptions=True))
+
+    first, second = asyncio.run(scenario())
+    assert isinstance(first, TimeoutError)
+    assert second == b"PONG"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_reconnection_backs_off_from_25_ms_doubling_to_half_a_second(
+    server: RedisServer,
+) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        shared = connect(server, timeout=1.0)
+        shared.endpoint = Endpoint(port=free_port(), host="127.0.0.1")  # nobody listens there
+        assert (shared._failures, shared._next_attempt) == (0, 0.0)
+        earliest = loop.time()
+        for failures, backoff in enumerate([0.025, 0.05, 0.1, 0.2], start=1):
+            with pytest.raises(ConnectionError, match=r"^Error connecting to Redis: "):
+                await shared.execute_command("PING")
+            failed_at = loop.time()
+            assert failed_at >= earliest  # it waited out the back-off before trying again
+            assert shared._failures == failures
+            assert shared._next_attempt - failed_at == pytest.approx(backoff, abs=0.01)
+            earliest = shared._next_attempt
+        shared._failures = 30  # long away: the back-off stays at its most
+        shared._next_attempt = 0.0
+        with pytest.raises(ConnectionError):
+            await shared.execute_command("PING")
+        assert shared._next_attempt - loop.time() == pytest.approx(0.5, abs=0.01)
+        shared._next_attempt = 0.0
+        shared.endpoint = Endpoint.from_url(server.url)
+        assert await shared.execute_command("PING") == b"PONG"
+        assert shared._failures == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_that_does_not_open_in_time_is_a_timeout() -> None:
+    # A listener that accepts TCP but never speaks TLS: the handshake would wait a minute.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        port = mute.getsockname()[1]
+
+        async def scenario() -> None:
+            shared = SharedConnection.from_url(
+                f"rediss://127.0.0.1:{port}?ssl_cert_reqs=none", timeout=0.2, max_pending=4
+            )
+            with pytest.raises(TimeoutError, match=r"^Timeout connecting to Redis$"):
+                await asyncio.wait_for(shared.execute_command("PING"), 5)
+
+        asyncio.run(scenario())
+
+
+def test_unsent_bytes_over_the_bound_are_refused(server: RedisServer) -> None:
+    command = ("SET", "key", "v" * 1000)
+    size = len(hiredis.pack_command(command))
+
+    async def one_turn(shared: SharedConnection) -> list[BaseException | object]:
+        return await asyncio.gather(
+            *(shared.execute_command(*command) for _ in range(7)), return_exceptions=True
+        )
+
+    async def scenario() -> None:
+        shared = SharedConnection(
+            Endpoint.from_url(server.url), timeout=1.0, max_pending=100, max_buffer_bytes=3 * size
+        )
+        assert connect(server).max_buffer_bytes == 4 * 1024 * 1024
+        for _ in range(2):  # on a fresh connection, and again once the first batch has left
+            outcomes = await one_turn(shared)
+            # Refused once what waits unsent is over the bound: the 4th still fits (3 x size).
+            assert outcomes[:4] == [b"OK"] * 4, outcomes
+            for refused in outcomes[4:]:
+                assert isinstance(refused, Overloaded)
+                assert str(refused) == "Too many connections: the write buffer to Redis is full"
+
+    asyncio.run(scenario())
+
+
+def test_overloaded_names_the_setting(server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = connect(server, timeout=1.0, max_pending=1)
+        blocked = asyncio.ensure_future(shared.execute_command("BLPOP", "q", 0.1))
+        await asyncio.sleep(0.02)
+        with pytest.raises(Overloaded) as refused:
+            await shared.execute_command("PING")
+        assert str(refused.value) == (
+            "Too many connections: 1 requests already wait on Redis (REDIS_MAX_CONNECTIONS)"
+        )
+        assert await blocked is None
+
+    asyncio.run(scenario())
+
+
+def test_error_replies_become_redis_py_classes(server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = connect(server)
+        await shared.execute_command("CONFIG", "SET", "maxmemory", "1")
+        await shared.execute_command("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        with pytest.raises(OutOfMemoryError, match=r"^command not allowed when used memory"):
+            await shared.execute_command("SET", "key", "value")
+        await shared.execute_command("CONFIG", "SET", "maxmemory", "0")
+        with pytest.raises(NoScriptError, match=r"^No matching script"):
+            await shared.execute_command("EVALSHA", "0" * 40, 0)
+        await shared.execute_command("SET", "key", "value")
+        with pytest.raises(ResponseError) as wrong:
+            await shared.execute_command("LPUSH", "key", "x")
+        assert type(wrong.value) is ResponseError
+        assert str(wrong.value).startswith("WRONGTYPE Operation against a key")
+        assert await shared.execute_command("GET", "key") == b"value"
+        # redis-py raises a refused AUTH as a connection error; here the connection is fine,
+        # so the reply stays a ResponseError in Redis's words.
+        with pytest.raises(ResponseError) as refused:
+            await shared.execute_command("AUTH", "nobody", "wrong")
+        assert type(refused.value) is ResponseError
+        assert str(refused.value) == "invalid username-password pair or user is disabled."
+        assert await shared.execute_command("GET", "key") == b"value"
+
+    asyncio.run(scenario())
+
+
+def test_a_unix_socket_url_connects_there(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    with RedisServer(tmp_path / "redis", config=["--unixsocket", str(socket_path)]):
+
+        async def scenario() -> None:
+            shared = SharedConnection.from_url(
+                f"unix://{socket_path}?db=2", timeout=1.0, max_pending=4
+            )
+            for _ in range(2):
+                await shared.execute_command("INCR", "visits")
+            await shared.aclose()
+
+        asyncio.run(scenario())
+        with redis.Redis(unix_socket_path=str(socket_path), db=2) as direct:
+            assert direct.get("visits") == b"2"
+
+
+def test_a_reply_nobody_asked_for_drops_the_connection(server: RedisServer) -> None:
+    # After SUBSCRIBE, Redis pushes messages unasked: they cannot be matched to a request.
+    async def scenario() -> None:
+        shared = connect(server)
+        assert await shared.execute_command("SUBSCRIBE", "news") == [b"subscribe", b"news", 1]
+        link = shared._link
+        assert link is not None
+        with redis.Redis.from_url(server.url) as admin:
+            admin.publish("news", "unasked")
+        for _ in range(100):
+            if link.closed:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(
+            ConnectionError,
+            match=r"^connection to Redis lost: Redis sent an unreadable reply: pop from an empty",
+        ):
+            await link.send(("PING",))
+        assert await shared.execute_command("PING") == b"PONG"  # on a new connection
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[RedisServer]:
+    candidates = [server_binary(), shutil.which("redis-server")]
+    with_tls = [binary for binary in candidates if binary and supports_tls(binary)]
+    if not with_tls or shutil.which("openssl") is None:
+        pytest.skip(f"no redis-server with TLS among {candidates}, or no openssl for a certificate")
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with RedisServer(
+        tmp_path / "redis", binary=with_tls[0], password="pw", tls_files=(certificate, key)
+    ) as running:
+        yield running
+
+
+def test_rediss_with_a_password_and_a_refused_one(tls_server: RedisServer) -> None:
+    async def scenario() -> None:
+        shared = SharedConnection.from_url(tls_server.url, timeout=2.0, max_pending=4)
+        assert await shared.execute_command("PING") == b"PONG"
+        await shared.aclose()
+        wrong = SharedConnection.from_url(
+            tls_server.url.replace(":pw@", ":wrong@"), timeout=2.0, max_pending=4
+        )
+        with pytest.raises(ConnectionError, match=r"^Redis refused the connection: \w") as refused:
+            await wrong.execute_command("PING")
+        assert "WRONGPASS" in str(refused.value) or "invalid" in str(refused.value)
+        assert wrong._link is None
 
     asyncio.run(scenario())

@@ -7,9 +7,11 @@ so the mutation run uses them. Timeouts here are behaviour, not speed: a reply s
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,7 +21,14 @@ import pytest
 import pytest_asyncio
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError, ResponseError
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    NoScriptError,
+    ResponseError,
+    SlotNotCoveredError,
+)
 
 from function import service, store
 from function.service import RedisCall, Request, Response, dispatch
@@ -170,7 +179,21 @@ async def test_async_script_cache_emptied(
 ) -> None:
     await store.run_async(async_client, call("PUT", "/a", b'{"x": 1}'))
     direct.script_flush()
-    assert (await store.run_async(async_client, call("GET", "/a"))).status == 200
+    read = await store.run_async(async_client, call("GET", "/a"))
+    assert (read.status, json.loads(read.body)["x"]) == (200, 1)
+
+
+@pytest.mark.asyncio
+async def test_async_values_without_their_expiry_are_read_and_kept(
+    async_client: redis.asyncio.Redis, direct: redis.Redis
+) -> None:
+    direct.set("kv:r:/old", b'{"v":1,"last_updated":5}', ex=300)
+    read = await store.run_async(async_client, call("GET", "/old"))
+    assert read.status == 200
+    assert json.loads(read.body) == {"v": 1, "last_updated": 5, "ttl": ANY}
+    kept = await store.run_async(async_client, call("PUT", "/old", b'{"v": 2}', b"ttl=keep"))
+    assert kept.status == 200 and 299 <= json.loads(kept.body)["ttl"] <= 300
+    assert stored_document(direct.get("kv:r:/old"))[1]["v"] == 2
 
 
 UNKNOWN_SCRIPT = RedisCall(("EVALSHA", "0" * 40, 0), lambda reply: Response(200))
@@ -402,3 +425,109 @@ def test_overload_is_logged_with_the_error(
     (record,) = caplog.records
     assert record.getMessage().startswith("every Redis connection of this process is busy: ")
     assert "None" not in record.getMessage() and "connections" in record.getMessage().lower()
+
+
+@pytest.mark.asyncio
+async def test_async_overload_is_answered_503_and_logged_with_the_error(
+    server: RedisServer, direct: redis.Redis, fresh_warnings: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = store.async_client(settings_for(server.url, redis_max_connections=1))
+    blocked = asyncio.ensure_future(client.execute_command("BLPOP", "waiting", 0.2))
+    await asyncio.sleep(0.02)
+    with caplog.at_level(logging.WARNING):
+        assert_overloaded(await store.run_async(client, call("GET", "/")))
+    assert await blocked is None
+    await client.aclose()
+    (record,) = caplog.records
+    assert record.getMessage().startswith("every Redis connection of this process is busy: ")
+    assert "Too many connections" in record.getMessage()
+
+
+# --- Redis Cluster (REDIS_CLUSTER=1): one real node that owns every slot -------------------------
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10000 higher, so at most 65535) is free too."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    data_dir = tmp_path_factory.mktemp("cluster")
+    nodes = ["--cluster-enabled", "yes", "--cluster-config-file", str(data_dir / "nodes.conf")]
+    with RedisServer(data_dir, port=cluster_port(), config=nodes) as node:
+        with redis.Redis.from_url(node.url) as admin:
+            admin.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+            deadline = time.monotonic() + 10
+            while b"cluster_state:ok" not in admin.execute_command("CLUSTER", "INFO"):
+                assert time.monotonic() < deadline, "the one-node cluster did not come up"
+                time.sleep(0.01)
+        yield node
+
+
+def cluster_settings(node: RedisServer) -> Settings:
+    return settings_for(node.url, redis_cluster=True, redis_max_connections=5)
+
+
+def assert_cluster_retry(retry: Any) -> None:
+    # Two retries after 0.1 s, 0.2 s: only for errors that say the command did not run.
+    assert retry._retries == store.CLUSTER_RETRIES == 2
+    assert isinstance(retry._backoff, ExponentialBackoff)
+    assert (retry._backoff._cap, retry._backoff._base) == (0.5, 0.1)
+
+
+def test_sync_cluster_client(cluster: RedisServer) -> None:
+    client = store.sync_client(cluster_settings(cluster))
+    assert isinstance(client, redis.RedisCluster)
+    assert (ClusterDownError, SlotNotCoveredError) == client.ERRORS_ALLOW_RETRY
+    assert_cluster_retry(client.retry)
+    pool = client.get_default_node().redis_connection.connection_pool
+    assert pool.max_connections == 5
+    assert pool.connection_kwargs["socket_timeout"] == TIMEOUT
+    assert pool.connection_kwargs["socket_connect_timeout"] == TIMEOUT
+    assert store.run_sync(client, call("PUT", "/c", b'{"a": 1}')).status == 201
+    assert json.loads(store.run_sync(client, call("GET", "/c")).body)["a"] == 1
+    client.close()
+
+
+def test_async_cluster_client(cluster: RedisServer) -> None:
+    client = store.async_client(cluster_settings(cluster))
+    assert isinstance(client, redis.asyncio.RedisCluster)
+    assert (ClusterDownError, SlotNotCoveredError) == client.ERRORS_ALLOW_RETRY
+    assert_cluster_retry(client.retry)
+    assert client.connection_kwargs["socket_timeout"] == TIMEOUT
+    assert client.connection_kwargs["socket_connect_timeout"] == TIMEOUT
+    assert client.nodes_manager.connection_kwargs["max_connections"] == 5
+
+    async def round_trip() -> tuple[int, bytes]:
+        put = await store.run_async(client, call("PUT", "/ac", b'{"a": 2}'))
+        return put.status, (await store.run_async(client, call("GET", "/ac"))).body
+
+    status, body = asyncio.run(round_trip())
+    assert status == 201 and json.loads(body)["a"] == 2
+
+    # Its connections belong to the loop that is gone now: redis-py fails with a RuntimeError,
+    # which the client answers as a lost node connection: 503, and the next request reconnects.
+    async def on_another_loop() -> tuple[Response, Response]:
+        return (
+            await store.run_async(client, call("GET", "/ac")),
+            await store.run_async(client, call("GET", "/ac")),
+        )
+
+    lost, reconnected = asyncio.run(on_another_loop())
+    assert_unavailable(lost)
+    assert reconnected.status == 200
+
+    async def raw_on_another_loop() -> None:
+        with pytest.raises(ConnectionError, match=r"^Redis Cluster node connection lost: \w"):
+            await client.execute_command("GET", "kv:r:/ac")
+
+    asyncio.run(raw_on_another_loop())
