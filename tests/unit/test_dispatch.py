@@ -605,6 +605,7 @@ def test_accepted_writes_answer_with_their_tag_if_the_answer_fails() -> None:
     conditional = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=5", if_match), SETTINGS))
     expires_at_ms, document = conditional.command[5], conditional.command[4]
     assert conditional.accepted is not None
+    assert (conditional.accepted.status, conditional.accepted.content_type) == (204, None)
     tag = hashlib.sha1(b"%d %s" % (expires_at_ms, document)).hexdigest()
     assert conditional.accepted.headers == {"ETag": f'"{tag}"'}
     # With ?ttl=keep the tag depends on the expiry Redis keeps: none is promised.

@@ -195,6 +195,25 @@ def test_silence_for_twice_the_timeout_with_replies_overdue_drops_the_connection
     assert str(third) == ("connection to Redis lost: Redis stopped answering; connection dropped")
 
 
+def test_a_connection_that_never_answered_is_dropped_after_twice_the_timeout(
+    server: RedisServer,
+) -> None:
+    # The first command of the connection is the one held: silence counts from the connect.
+    async def scenario() -> list[BaseException | object]:
+        shared = connect(server, timeout=0.2)
+        first = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 2))
+        await asyncio.sleep(0.3)
+        second = asyncio.ensure_future(shared.execute_command("PING"))  # due at 0.5 s
+        await asyncio.sleep(0.1)
+        third = asyncio.ensure_future(shared.execute_command("PING"))
+        return await asyncio.gather(first, second, third, return_exceptions=True)
+
+    first, second, third = asyncio.run(scenario())
+    assert isinstance(first, TimeoutError) and isinstance(second, TimeoutError)
+    assert isinstance(third, ConnectionError), third
+    assert str(third) == ("connection to Redis lost: Redis stopped answering; connection dropped")
+
+
 def test_an_overdue_reply_on_a_connection_that_spoke_recently_keeps_it(
     server: RedisServer,
 ) -> None:

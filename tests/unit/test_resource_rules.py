@@ -62,6 +62,9 @@ def test_stored_value_keeps_the_expiry_before_the_json() -> None:
     assert stored == b'1700000040000 {"a":1,"last_updated":5}'
     assert resources.split_stored(stored) == (1_700_000_040_000, document)
     assert resources.split_stored(document) == (None, document)  # bare JSON, from before
+    # The first space ends the expiry; the JSON may hold spaces of its own.
+    spaced = resources.stored_json({"a b": "c d"}, 5)
+    assert resources.split_stored(resources.stored_value(spaced, 7)) == (7, spaced)
 
 
 @pytest.mark.parametrize(
