@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -45,6 +46,22 @@ def stored_document(value: bytes | None) -> tuple[int, dict[str, Any]]:
     match = STORED_VALUE.fullmatch(value or b"")
     assert match is not None, f"not a stored value: {value!r}"
     return int(match[1]), json.loads(match[2])
+
+
+def make_certificate(folder: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate and its key for ``name`` (an IP address or a DNS name), made
+    by openssl in ``folder``; the test is skipped, saying why, where openssl is missing."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed, so no test certificate can be made")
+    kind = "IP" if name.replace(".", "").isdigit() else "DNS"
+    certificate, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName={kind}:{name}",
+         "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return certificate, key
 
 
 def skip_for_mode(reason: str) -> NoReturn:

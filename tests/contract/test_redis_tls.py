@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from scripts.local_redis import RedisServer, server_binary, supports_tls
-from tests.conftest import RunningFunction
+from tests.conftest import RunningFunction, make_certificate
 
 
 @pytest.fixture
@@ -25,15 +24,7 @@ def tls_redis(tmp_path: Path) -> Any:
             f"no redis-server with TLS: {candidates[0]} has none and no other is on PATH "
             "(install Debian's redis-server: scripts/install-system-deps.sh)"
         )
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed, so no test certificate can be made")
-    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(certificate)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    certificate, key = make_certificate(tmp_path)
     with RedisServer(
         tmp_path / "redis", binary=with_tls[0], password="pw", tls_files=(certificate, key)
     ) as server:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from redis.exceptions import (
 
 from function.redis_conn import Endpoint, Overloaded, SharedConnection
 from scripts.local_redis import RedisServer, server_binary, supports_tls
+from tests.conftest import make_certificate
 
 
 @pytest.fixture
@@ -396,15 +396,9 @@ def test_a_reply_nobody_asked_for_drops_the_connection(server: RedisServer) -> N
 def tls_server(tmp_path: Path) -> Iterator[RedisServer]:
     candidates = [server_binary(), shutil.which("redis-server")]
     with_tls = [binary for binary in candidates if binary and supports_tls(binary)]
-    if not with_tls or shutil.which("openssl") is None:
-        pytest.skip(f"no redis-server with TLS among {candidates}, or no openssl for a certificate")
-    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(certificate)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    if not with_tls:
+        pytest.skip(f"no redis-server with TLS among {candidates}")
+    certificate, key = make_certificate(tmp_path)
     with RedisServer(
         tmp_path / "redis", binary=with_tls[0], password="pw", tls_files=(certificate, key)
     ) as running:
