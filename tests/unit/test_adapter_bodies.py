@@ -27,12 +27,6 @@ BODY_TIMEOUT = 0.05
 LEFT = "the client left before sending its whole body; nothing was stored"  # logged at INFO
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
-        yield running
-
-
 def _settings(server: RedisServer) -> Settings:
     return Settings(
         redis_url=server.url, max_body_bytes=LIMIT, key_prefix="bodies:",

@@ -28,19 +28,6 @@ from tests.conftest import stored_document
 LIMIT = 1000  # MAX_BODY_BYTES of these tests
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
-        yield running
-
-
-@pytest.fixture
-def direct(server: RedisServer) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(server.url) as connection:
-        connection.flushall()
-        yield connection
-
-
 def settings_for(server: RedisServer) -> Settings:
     return Settings(redis_url=server.url, max_body_bytes=LIMIT, key_prefix="adapter:")
 

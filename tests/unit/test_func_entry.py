@@ -5,7 +5,6 @@ functions-framework's."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,12 +12,6 @@ import pytest
 from function.func import Function
 from function.settings import Settings
 from scripts.local_redis import RedisServer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
-        yield running
 
 
 def test_readiness_says_why_before_start() -> None:

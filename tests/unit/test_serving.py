@@ -41,19 +41,6 @@ TIMEOUT = 0.1  # HEAD_TIMEOUT_SECONDS and BODY_TIMEOUT_SECONDS of these tests
 PATIENCE = 5.0  # seconds a client waits before calling the server hung
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
-        yield running
-
-
-@pytest.fixture
-def direct(server: RedisServer) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(server.url) as connection:
-        connection.flushall()
-        yield connection
-
-
 @pytest.fixture
 def framework(
     server: RedisServer, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch

@@ -43,19 +43,6 @@ TIMEOUT = 0.5
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
-        yield running
-
-
-@pytest.fixture
-def direct(server: RedisServer) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(server.url) as connection:
-        connection.flushall()
-        yield connection
-
-
 def settings_for(url: str, **overrides: Any) -> Settings:
     return Settings(**{"redis_url": url, "redis_timeout_seconds": TIMEOUT, **overrides})
 
