@@ -152,14 +152,8 @@ async def _run_one_async(client: AsyncCommands, call: RedisCall) -> Response | R
             if call.fallback is None:
                 raise
             reply = await client.execute_command(*call.fallback)
-    except (MaxConnectionsError, Overloaded) as error:
-        return overloaded(error)
-    except UNAVAILABLE as error:  # before ResponseError: a cluster's "down" replies are ones
-        return redis_unavailable(error)
-    except ResponseError as error:
-        if not _out_of_memory(error):
-            raise
-        return storage_full(error)
+    except Exception as error:
+        return _failure_answer(error)
     return finish(call, reply)
 
 
@@ -178,12 +172,18 @@ def _run_one_sync(client: SyncCommands, call: RedisCall) -> Response | RedisCall
             if call.fallback is None:
                 raise
             reply = client.execute_command(*call.fallback)
-    except (MaxConnectionsError, Overloaded) as error:
-        return overloaded(error)
-    except UNAVAILABLE as error:  # before ResponseError: a cluster's "down" replies are ones
-        return redis_unavailable(error)
-    except ResponseError as error:
-        if not _out_of_memory(error):
-            raise
-        return storage_full(error)
+    except Exception as error:
+        return _failure_answer(error)
     return finish(call, reply)
+
+
+def _failure_answer(error: Exception) -> Response:
+    """The answer to a Redis error that has one: busy, away or full. Any other error is a fault,
+    raised again for the adapter to answer 500."""
+    if isinstance(error, MaxConnectionsError | Overloaded):
+        return overloaded(error)
+    if isinstance(error, UNAVAILABLE):  # before ResponseError: a cluster's "down" replies are ones
+        return redis_unavailable(error)
+    if isinstance(error, ResponseError) and _out_of_memory(error):
+        return storage_full(error)
+    raise error
