@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 from starlette.requests import Request as StarletteRequest
@@ -114,14 +114,32 @@ async def respond(
 
 async def _read_body(receive: Receive, limit: int, settings: Settings) -> bytes:
     body = bytearray()
+    waiting = receive()
+    if isinstance(waiting, Coroutine):
+        # Nearly always the whole body came with the head and receive() answers without waiting:
+        # run it that far first, so that only a body still on its way costs a timer (the timer
+        # was a fifth of a PUT's CPU).
+        try:
+            waiting.send(None)
+        except StopIteration as ready:
+            if _append(body, ready.value, limit):
+                return bytes(body)
+        else:
+            waiting.close()  # it stopped to wait, having taken nothing: wait again, timed
+        waiting = receive()
     async with asyncio.timeout(settings.body_timeout_seconds):
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            body += message.get("body", b"")
-            if len(body) >= limit or not message.get("more_body", False):
-                return bytes(body)  # at the limit, the rest need not be read
+        while not _append(body, await waiting, limit):
+            waiting = receive()
+    return bytes(body)
+
+
+def _append(body: bytearray, message: MutableMapping[str, Any], limit: int) -> bool:
+    """Adds a message's bytes to the body; True once the body is whole or at the limit (the
+    rest need not be read)."""
+    if message["type"] == "http.disconnect":
+        raise _ClientGone
+    body += message.get("body", b"")
+    return len(body) >= limit or not message.get("more_body", False)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

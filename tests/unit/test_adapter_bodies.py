@@ -102,6 +102,34 @@ async def test_asgi_body_that_stops_coming_is_a_408(on_asgi: None) -> None:
     assert (await _asgi("GET", "/late"))[0] == 404
 
 
+class LateReceive:
+    """Hands over one whole body after ``delay`` seconds; a call given up while it waits has
+    taken nothing (as a server's ``receive`` that waits for the client)."""
+
+    def __init__(self, data: bytes, delay: float) -> None:
+        self.data, self.delay = data, delay
+
+    async def __call__(self) -> dict[str, Any]:
+        await asyncio.sleep(self.delay)
+        return _body(self.data)
+
+
+@pytest.mark.asyncio
+async def test_asgi_body_that_comes_after_the_head_is_read_once_and_stored(on_asgi: None) -> None:
+    receive = LateReceive(b'{"late": true}', BODY_TIMEOUT / 5)
+    status, _, _ = await _asgi("PUT", "/after", receive)
+    assert status == 201
+    assert json.loads((await _asgi("GET", "/after"))[2])["late"] is True
+
+
+@pytest.mark.asyncio
+async def test_asgi_body_that_comes_too_late_in_one_piece_is_a_408(on_asgi: None) -> None:
+    receive = LateReceive(b'{"late": true}', BODY_TIMEOUT * 20)
+    status, _, _ = await asyncio.wait_for(_asgi("PUT", "/too-late", receive), 5)
+    assert status == 408
+    assert (await _asgi("GET", "/too-late"))[0] == 404
+
+
 @pytest.mark.asyncio
 async def test_asgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
     on_asgi: None, caplog: pytest.LogCaptureFixture
