@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hiredis
 import pytest
@@ -44,6 +45,40 @@ def test_concurrent_replies_meet_their_own_requests(server: RedisServer) -> None
         return await asyncio.gather(*(shared.execute_command("GET", f"k{i}") for i in range(500)))
 
     assert asyncio.run(scenario()) == [f"v{i}".encode() for i in range(500)]
+
+
+class _CountedWrites:
+    """A transport that counts the writes made through it."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport, self.writes = transport, 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def test_commands_of_requests_woken_in_the_same_turn_leave_in_one_write(
+    server: RedisServer,
+) -> None:
+    async def scenario() -> tuple[list[Any], int]:
+        shared = connect(server)
+        await shared.execute_command("PING")
+        link = shared._link
+        assert link is not None and link.transport is not None
+        counted = _CountedWrites(link.transport)
+        link.transport = counted  # type: ignore[assignment]
+        first = link.send(("SET", "a", "1"))
+        # Scheduled after the first command: as a request that this turn's replies woke.
+        woken: list[asyncio.Future[Any]] = []
+        asyncio.get_running_loop().call_soon(lambda: woken.append(link.send(("GET", "a"))))
+        replies = [await first, await woken[0]]
+        return replies, counted.writes
+
+    assert asyncio.run(scenario()) == ([b"OK", b"1"], 1)
 
 
 def test_a_late_reply_is_discarded_and_the_next_one_is_not_shifted(server: RedisServer) -> None:
