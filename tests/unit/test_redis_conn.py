@@ -209,6 +209,28 @@ def test_a_timed_out_request_says_so(server: RedisServer) -> None:
     asyncio.run(scenario())
 
 
+def test_each_waiting_request_times_out_at_its_own_deadline(server: RedisServer) -> None:
+    async def scenario() -> list[float]:
+        shared = connect(server, timeout=0.2)
+        await shared.execute_command("PING")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        # BLPOP holds the connection for 2 s; the GET sent 0.1 s later waits behind it in Redis.
+        first = asyncio.ensure_future(shared.execute_command("BLPOP", "empty-list", 2))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(shared.execute_command("GET", "key"))
+        ended = []
+        for waiting in (first, second):
+            with pytest.raises(TimeoutError, match=r"^Timeout reading from Redis$"):
+                await waiting
+            ended.append(loop.time() - start)
+        return ended
+
+    first_ended, second_ended = asyncio.run(scenario())
+    # Each at its own deadline (0.2 s and 0.3 s), not when Redis finally answers at 2 s.
+    assert 0.2 <= first_ended <= second_ended and 0.3 <= second_ended < 2
+
+
 @pytest.mark.parametrize("spoke_first", [True, False], ids=["after-a-reply", "never-answered"])
 def test_silence_for_twice_the_timeout_with_replies_overdue_drops_the_connection(
     server: RedisServer, spoke_first: bool
