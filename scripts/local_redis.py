@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import redis
 
-# The Redis user the function connects as: only the commands it sends (function/store.py: EVALSHA,
-# EVAL, GET, INCR, DEL) and those its Lua scripts call (GET, TTL, EXISTS, SET), only on keys under
-# the default KEY_PREFIX "kv:". k8s/redis/statefulset.yaml and docker-compose.yml give the same
-# rules (tests/deploy/test_redis_acl.py compares them).
+# The Redis user the function connects as: only the commands it sends (function/service.py: GET,
+# SET, INCR, DEL, EVALSHA, EVAL) and those its Lua scripts call (GET, PTTL, SET, DEL), only on
+# keys under the default KEY_PREFIX "kv:". k8s/redis/statefulset.yaml and docker-compose.yml give
+# the same rules (tests/deploy/test_redis_acl.py compares them).
 FUNCTION_USER = "kv-function"
 FUNCTION_ACL_RULES = (
     "resetkeys", "~kv:*", "resetchannels", "-@all",
