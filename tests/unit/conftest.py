@@ -1,12 +1,16 @@
-"""A real Redis for the fast tests: one server per test module, emptied before each test."""
+"""A real Redis for the fast tests: one server per test module, emptied before each test; and
+the two adapters set up on it with the settings a module's ``adapter_settings`` fixture gives."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 import redis
 
+from function import asgi, wsgi
+from function.settings import Settings
 from scripts.local_redis import RedisServer
 
 
@@ -21,3 +25,25 @@ def direct(server: RedisServer) -> Iterator[redis.Redis]:
     with redis.Redis.from_url(server.url) as connection:
         connection.flushall()
         yield connection
+
+
+@pytest_asyncio.fixture
+async def on_asgi(
+    adapter_settings: Settings, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    monkeypatch.setattr(asgi, "settings", adapter_settings)
+    asgi._redis.cache_clear()  # a client bound to this test's event loop
+    yield
+    await asgi._redis().aclose()
+    asgi._redis.cache_clear()
+
+
+@pytest.fixture
+def on_wsgi(
+    adapter_settings: Settings, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    monkeypatch.setattr(wsgi, "settings", adapter_settings)
+    wsgi._redis.cache_clear()
+    yield
+    wsgi._redis().close()
+    wsgi._redis.cache_clear()

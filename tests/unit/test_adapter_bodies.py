@@ -9,13 +9,10 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import flask
 import pytest
-import pytest_asyncio
-import redis
 from werkzeug.test import EnvironBuilder
 
 from function import asgi, wsgi
@@ -27,7 +24,9 @@ BODY_TIMEOUT = 0.05
 LEFT = "the client left before sending its whole body; nothing was stored"  # logged at INFO
 
 
-def _settings(server: RedisServer) -> Settings:
+@pytest.fixture
+def adapter_settings(server: RedisServer) -> Settings:
+    """The settings of on_asgi and on_wsgi (tests/unit/conftest.py) in this module."""
     return Settings(
         redis_url=server.url, max_body_bytes=LIMIT, key_prefix="bodies:",
         head_timeout_seconds=0.25, body_timeout_seconds=BODY_TIMEOUT,
@@ -37,31 +36,19 @@ def _settings(server: RedisServer) -> Settings:
 # --- ASGI ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def flushed(server: RedisServer) -> None:
-    with redis.Redis.from_url(server.url) as connection:
-        connection.flushall()
-
-
-@pytest_asyncio.fixture
-async def on_asgi(
-    server: RedisServer, flushed: None, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[None]:
-    monkeypatch.setattr(asgi, "settings", _settings(server))
-    asgi._redis.cache_clear()
-    yield
-    await asgi._redis().aclose()
-    asgi._redis.cache_clear()
-
-
 class Receive:
-    """Hands over ``messages`` one by one, then waits forever (a client that sends no more)."""
+    """Hands over ``messages`` one by one, each ``delay`` seconds after it is asked for, then
+    waits forever (a client that sends no more). A call given up while it waits has taken
+    nothing, as a server's ``receive`` that waits for the client."""
 
-    def __init__(self, *messages: dict[str, Any]) -> None:
+    def __init__(self, *messages: dict[str, Any], delay: float = 0.0) -> None:
         self.messages = list(messages)
+        self.delay = delay
         self.taken = 0
 
     async def __call__(self) -> dict[str, Any]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.taken < len(self.messages):
             self.taken += 1
             return self.messages[self.taken - 1]
@@ -102,21 +89,9 @@ async def test_asgi_body_that_stops_coming_is_a_408(on_asgi: None) -> None:
     assert (await _asgi("GET", "/late"))[0] == 404
 
 
-class LateReceive:
-    """Hands over one whole body after ``delay`` seconds; a call given up while it waits has
-    taken nothing (as a server's ``receive`` that waits for the client)."""
-
-    def __init__(self, data: bytes, delay: float) -> None:
-        self.data, self.delay = data, delay
-
-    async def __call__(self) -> dict[str, Any]:
-        await asyncio.sleep(self.delay)
-        return _body(self.data)
-
-
 @pytest.mark.asyncio
 async def test_asgi_body_that_comes_after_the_head_is_read_once_and_stored(on_asgi: None) -> None:
-    receive = LateReceive(b'{"late": true}', BODY_TIMEOUT / 5)
+    receive = Receive(_body(b'{"late": true}'), delay=BODY_TIMEOUT / 5)
     status, _, _ = await _asgi("PUT", "/after", receive)
     assert status == 201
     assert json.loads((await _asgi("GET", "/after"))[2])["late"] is True
@@ -124,7 +99,7 @@ async def test_asgi_body_that_comes_after_the_head_is_read_once_and_stored(on_as
 
 @pytest.mark.asyncio
 async def test_asgi_body_that_comes_too_late_in_one_piece_is_a_408(on_asgi: None) -> None:
-    receive = LateReceive(b'{"late": true}', BODY_TIMEOUT * 20)
+    receive = Receive(_body(b'{"late": true}'), delay=BODY_TIMEOUT * 20)
     status, _, _ = await asyncio.wait_for(_asgi("PUT", "/too-late", receive), 5)
     assert status == 408
     assert (await _asgi("GET", "/too-late"))[0] == 404
@@ -195,15 +170,6 @@ async def test_asgi_lifespan_answers_each_startup_until_shutdown() -> None:
 
 
 # --- WSGI ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def on_wsgi(server: RedisServer, flushed: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(wsgi, "settings", _settings(server))
-    wsgi._redis.cache_clear()
-    yield
-    wsgi._redis().close()
-    wsgi._redis.cache_clear()
 
 
 class Failing(io.RawIOBase):

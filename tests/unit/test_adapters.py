@@ -10,12 +10,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import flask
 import pytest
-import pytest_asyncio
 import redis
 from starlette.requests import Request as StarletteRequest
 from werkzeug.test import EnvironBuilder
@@ -28,22 +26,13 @@ from tests.conftest import stored_document
 LIMIT = 1000  # MAX_BODY_BYTES of these tests
 
 
-def settings_for(server: RedisServer) -> Settings:
+@pytest.fixture
+def adapter_settings(server: RedisServer) -> Settings:
+    """The settings of on_asgi and on_wsgi (tests/unit/conftest.py) in this module."""
     return Settings(redis_url=server.url, max_body_bytes=LIMIT, key_prefix="adapter:")
 
 
 # --- handle (ASGI) ------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def on_asgi(
-    server: RedisServer, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[None]:
-    monkeypatch.setattr(asgi, "settings", settings_for(server))
-    asgi._redis.cache_clear()  # a client bound to this test's event loop
-    yield
-    await asgi._redis().aclose()
-    asgi._redis.cache_clear()
 
 
 class Receive:
@@ -162,17 +151,6 @@ async def test_asgi_unavailable_keeps_retry_after(
 
 
 # --- handle_flask (WSGI) ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def on_wsgi(
-    server: RedisServer, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    monkeypatch.setattr(wsgi, "settings", settings_for(server))
-    wsgi._redis.cache_clear()
-    yield
-    wsgi._redis().close()
-    wsgi._redis.cache_clear()
 
 
 def wsgi_call(
