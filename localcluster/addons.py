@@ -1,7 +1,7 @@
 """What runs on the node: CoreDNS, Knative Serving from its module's manifests, Traefik.
 
-Knative's manifests are read from the Go module that the binaries were built from (config/core of
-knative.dev/serving, config/ of knative.dev/networking), so the two can never disagree. The only
+Knative's manifests are read from the Go modules that the binaries were built from (config/core of
+knative.dev/serving, config/ of knative.dev/networking and knative.dev/caching), so the two can never disagree. The only
 changes made to them: `ko://` image references become the images made here, and the ConfigMaps
 named in manifests/knative-config.yaml take their data from that file.
 """
@@ -70,7 +70,9 @@ def knative_documents() -> list[dict[str, Any]]:
     overrides = {
         d["metadata"]["name"]: d for d in yaml.safe_load_all((layout.MANIFESTS / "knative-config.yaml").read_text())
     }
-    docs = _documents(module_dir("knative.dev/networking") / "config")
+    # The release's CRDs come from three modules: caching (Image), networking, serving.
+    docs = _documents(module_dir("knative.dev/caching") / "config")
+    docs += _documents(module_dir("knative.dev/networking") / "config")
     docs += _documents(module_dir("knative.dev/serving") / "config" / "core")
     rendered = []
     for doc in docs:
@@ -79,11 +81,11 @@ def knative_documents() -> list[dict[str, Any]]:
         if doc.get("kind") == "ConfigMap" and name in overrides:
             doc["data"] = {**doc.get("data", {}), **overrides.pop(name)["data"]}
             doc["data"].pop("_example", None)
-        if doc.get("kind") != "Image":  # caching.internal.knative.dev pre-pulls: nothing to pull here
-            rendered.append(doc)
+        rendered.append(doc)
     if overrides:
         raise ClusterError(f"knative-config.yaml names ConfigMaps Knative does not have: {sorted(overrides)}")
-    return rendered
+    # Namespaces first: kubectl applies a stream in order.
+    return sorted(rendered, key=lambda d: d.get("kind") != "Namespace")
 
 
 def _local_manifest(name: str) -> str:
@@ -95,8 +97,16 @@ def _local_manifest(name: str) -> str:
     return text.replace("@cluster-dns@", layout.CLUSTER_DNS).replace("@domain@", layout.DOMAIN)
 
 
-def apply(text: str) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=text)
+def apply(text: str, timeout: float = 180) -> None:
+    """Server-side apply; retried while Knative's own webhook, just applied, is not serving yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=text, check=False)
+        if done.returncode == 0:
+            return
+        if "failed calling webhook" not in done.stderr or time.monotonic() > deadline:
+            raise ClusterError(f"kubectl apply: {done.stderr.strip()}")
+        time.sleep(2)
 
 
 def wait_node_ready(timeout: float = 180) -> None:

@@ -14,6 +14,7 @@ from localcluster import layout
 from localcluster.progress import ClusterError
 
 NETNS_DIR = Path("/run/netns")
+SERVICES_DEVICE = "knl-services"
 
 
 def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -23,8 +24,14 @@ def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def enter() -> list[str]:
+    """The prefix that runs a command in the node's network namespace. Not `ip netns exec`: it
+    also mounts a fresh /sys, which hides the cgroup hierarchies that kubelet and runc need."""
+    return ["nsenter", f"--net={NETNS_DIR / layout.NAME}"]
+
+
 def in_node(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run("ip", "netns", "exec", layout.NAME, *command, check=check)
+    return run(*enter(), *command, check=check)
 
 
 def exists() -> bool:
@@ -45,6 +52,14 @@ def create() -> None:
     in_node("ip", "addr", "add", f"{layout.NODE_IP}/{layout.VETH_PREFIX}", "dev", layout.NODE_VETH)
     in_node("ip", "link", "set", layout.NODE_VETH, "up")
     in_node("ip", "route", "add", "blackhole", "default")
+    # Service addresses need a route for the node's own connections (the API server calling a
+    # webhook): the kernel looks a route up before kube-proxy's DNAT rewrites the address, and
+    # the blackhole answers EINVAL. An empty bridge takes them (kube-proxy's IPVS mode uses a
+    # dummy device; a bridge needs no extra kernel module): a service address that no rule
+    # rewrites goes nowhere.
+    in_node("ip", "link", "add", SERVICES_DEVICE, "type", "bridge")
+    in_node("ip", "link", "set", SERVICES_DEVICE, "up")
+    in_node("ip", "route", "add", layout.SERVICE_CIDR, "dev", SERVICES_DEVICE)
     # Namespaced sysctls: these touch only the node's namespace.
     for key, value in {
         "net.ipv4.ip_forward": "1",

@@ -84,6 +84,9 @@ state = "{root}/state"
 [plugins."io.containerd.cri.v1.runtime"]
   # Pod namespaces are mounted under the state folder, not /run/netns, so `down` finds them all.
   netns_mounts_under_state_dir = true
+  # Pods' oom_score_adj never goes below containerd's own: lowering it needs CAP_SYS_RESOURCE,
+  # which sandboxed machines often withhold even from root, and then every sandbox fails.
+  restrict_oom_score_adj = true
   enable_cdi = false
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
@@ -270,6 +273,7 @@ def start_daemons() -> None:
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
             ],
         )
@@ -330,7 +334,7 @@ def start_daemons() -> None:
         )
     with step("kube-proxy"):
         processes.start("kube-proxy", [bins["kube-proxy"], f"--config={write_kube_proxy_config()}"])
-        wait_for("healthz", _http_ok("http://127.0.0.1:10256/healthz"), "kube-proxy")
+        wait_for("livez", _http_ok("http://127.0.0.1:10256/livez"), "kube-proxy")
 
 
 def _http_ok_tls(url: str) -> Callable[[], bool]:

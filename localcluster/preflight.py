@@ -56,7 +56,10 @@ def check(building: bool) -> None:
 
 def _modprobe(module: str) -> bool:
     """True when the module could not be loaded."""
-    return subprocess.run(["modprobe", module], capture_output=True).returncode != 0
+    try:
+        return subprocess.run(["modprobe", module], capture_output=True).returncode != 0
+    except FileNotFoundError:
+        return True
 
 
 def _existing_parent(path: Path) -> Path:

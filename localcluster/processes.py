@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from localcluster import layout
+from localcluster import layout, network
 from localcluster.progress import ClusterError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -54,7 +54,7 @@ def start(name: str, command: Sequence[str], env: Mapping[str, str] | None = Non
     log = layout.log_dir() / f"{name}.log"
     with log.open("ab") as sink:
         child = subprocess.Popen(
-            ["ip", "netns", "exec", layout.NAME, *command],
+            [*network.enter(), *command],
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=sink,
