@@ -98,7 +98,8 @@ def port_in_use(host: str, port: int) -> bool:
 
 def spare_port(host: str, port: int) -> int:
     """The first free port after ``port`` (wrapping round to 1024)."""
-    for candidate in [*range(port + 1, 65536), *range(1024, port)]:
+    candidates: list[int] = [*range(port + 1, 65536), *range(1024, port)]
+    for candidate in candidates:
         if not port_in_use(host, candidate):
             return candidate
     raise SetupError(f"no free port on {host}")
