@@ -107,7 +107,7 @@ image: ## the function's image with podman, from a Debian-made base (no registry
 
 # What make, the tools and the tests write into the tree; `make run`'s stored data is not here.
 GENERATED := $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results loadtest-out \
-	e2e-out predict-out spike-out mutants .cache .func-runtime .kustomize-* build *.egg-info
+	e2e-out predict-out spike-out mutants .cache .func-runtime .func .kustomize-* build *.egg-info
 # The images `make image` and the tests build, in podman's own storage.
 IMAGES := dev.local/kv-store:local dev.local/kv-store:test localhost/redis-debian:bookworm \
 	localhost/debian-python:bookworm

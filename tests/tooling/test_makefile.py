@@ -19,7 +19,7 @@ TARGET = re.compile(r"^([a-z][a-z0-9-]*):(?!=)", re.MULTILINE)
 # Outputs the tools write by default or as the docs run them (--out predict-out, spike-out).
 OUTPUTS = ("bench/results", "loadtest-out", "e2e-out", "predict-out", "spike-out",
            ".func-runtime", ".cache", "mutants", ".kustomize-a1b2c3", ".venv", ".pytest_cache",
-           ".mypy_cache", ".ruff_cache", ".hypothesis", "function.egg-info")  # fmt: skip
+           ".mypy_cache", ".ruff_cache", ".hypothesis", "function.egg-info", ".func")  # fmt: skip
 
 
 def make(*args: str, cwd: Path = ROOT, path: str | None = None) -> subprocess.CompletedProcess[str]:
