@@ -117,3 +117,52 @@ def test_every_expression_names_a_known_context(workflow: Path) -> None:
 
 def test_the_expression_check_catches_a_misspelt_context() -> None:
     assert unknown_contexts("group: e2e-${{ gihtub.ref }}") == {"gihtub"}
+
+
+def load_test_step() -> str:
+    steps = run_steps(ROOT / ".github" / "workflows" / "e2e.yml")
+    scripts = [script for _, script in steps if "make loadtest" in script]
+    assert len(scripts) == 1
+    return scripts[0]
+
+
+def test_the_load_test_step_sends_the_write_token() -> None:
+    script = load_test_step()
+    assert re.search(r"LOADTEST_TOKEN=\$\(kubectl .*secret kv-store-tokens", script, re.DOTALL)
+    assert "export LOADTEST_TOKEN" in script
+    assert "{.data.write-token}" in script and "base64 -d" in script
+
+
+def test_the_load_test_step_has_a_threshold_the_load_test_accepts() -> None:
+    from loadtest.cli import build_parser
+
+    script = load_test_step().replace("\\\n", " ")
+    found = re.search(r'LOADTEST_ARGS="([^"]*)"', script)
+    assert found is not None
+    arguments = build_parser().parse_args(["--url", "http://x", *found[1].split()])
+    assert arguments.max_error_rate is not None and arguments.max_error_rate <= 0.01
+
+
+# The first major of each action whose action.yml declares `runs.using: node24` (the actions'
+# release notes); GitHub is retiring Node 20 on its runners.
+NODE24_MAJORS = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6}
+
+
+def node20_actions(text: str) -> list[str]:
+    old = []
+    for action, major in re.findall(r"uses: ([\w.-]+/[\w.-]+)@v(\d+)", text):
+        assert action in NODE24_MAJORS, f"{action}: which major runs on Node 24?"
+        if int(major) < NODE24_MAJORS[action]:
+            old.append(f"{action}@v{major}")
+    return old
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_runs_on_node_24(workflow: Path) -> None:
+    text = workflow.read_text()
+    assert "uses: " in text
+    assert node20_actions(text) == []
+
+
+def test_the_node_check_catches_an_old_major() -> None:
+    assert node20_actions("- uses: actions/checkout@v4\n") == ["actions/checkout@v4"]
