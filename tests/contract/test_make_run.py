@@ -1,9 +1,11 @@
 """`make run` (scripts/serve.py): every way of stopping stops everything, one run per data
-folder, and a port in use or a bad setting is one clear line and a non-zero exit."""
+folder, a port in use or a bad setting is one clear line and a non-zero exit, and the command a
+refusal offers starts a second run as written."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -136,6 +138,40 @@ def test_a_second_run_on_one_data_folder_refuses(runs: list[Run], tmp_path: Path
     assert httpx.get(f"{first.url}/health/readiness", timeout=5).status_code == 200
 
 
+def offered_command(line: str) -> str:
+    """The command a refusal offers: everything after "with: "."""
+    match = re.search(r"with: (.+)$", line)
+    assert match is not None, line
+    return match[1]
+
+
+def starts_as_written(command: str, environ: Mapping[str, str] | None = None) -> None:
+    """Runs ``command`` in a shell at the project's root, as a user would paste it, and checks
+    that it serves on the port it names; then stops it."""
+    named = re.search(r"PORT=(\d+)", command)
+    assert named is not None, command
+    port = int(named[1])
+    unset = ("PORT", "REDIS_URL", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    shell = subprocess.Popen(
+        ["bash", "-c", command], cwd=ROOT, env={**env, **(environ or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + PATIENCE_SECONDS * 2  # make may refresh .venv first
+        while time.monotonic() < deadline:
+            assert shell.poll() is None, shell.communicate()[0].decode()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"`{command}` did not serve on port {port}")
+    finally:
+        os.killpg(shell.pid, signal.SIGTERM)
+        shell.wait(timeout=PATIENCE_SECONDS)
+
+
 def test_a_port_in_use_is_one_line_naming_it(runs: list[Run], tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -144,11 +180,43 @@ def test_a_port_in_use_is_one_line_naming_it(runs: list[Run], tmp_path: Path) ->
         run = Run(tmp_path / "data", env={"PORT": str(port)})
         runs.append(run)
         code, out, err = run.finish()
+        assert code != 0
+        assert "serving" not in out and "embedded Redis" not in out
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith(f"make run: port {port} on 127.0.0.1 is already in use")
+        # Another program holds the port, and the data folder is free: a new port is enough.
+        command = offered_command(lines[0])
+        assert re.fullmatch(r"PORT=\d+ make run", command), command
+        starts_as_written(command, {"REDIS_DATA_DIR": str(tmp_path / "data")})
+
+
+def test_the_busy_port_hint_works_while_the_first_run_holds_port_and_data(
+    runs: list[Run], tmp_path: Path
+) -> None:
+    first = Run(tmp_path / "data")
+    runs.append(first)
+    first.wait_ready()
+    second = Run(tmp_path / "data", env={"PORT": str(first.port)})
+    runs.append(second)
+    code, _, err = second.finish()
     assert code != 0
-    assert "serving" not in out and "embedded Redis" not in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert str(port) in lines[0] and "PORT=" in lines[0]
+    command = offered_command(err.strip())
+    assert f"REDIS_DATA_DIR={tmp_path / 'data'}-" in command and command.endswith(" make run")
+    starts_as_written(command)
+    assert httpx.get(f"{first.url}/health/readiness", timeout=5).status_code == 200
+
+
+def test_the_busy_folder_hint_works_as_written(runs: list[Run], tmp_path: Path) -> None:
+    first = Run(tmp_path / "data")
+    runs.append(first)
+    first.wait_ready()
+    second = Run(tmp_path / "data", env={"PORT": str(free_port()), "REDIS_URL": ""})
+    runs.append(second)
+    _, _, err = second.finish()
+    command = offered_command(err.strip())
+    assert command.startswith(f"PORT={second.port} REDIS_DATA_DIR="), command
+    starts_as_written(command)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Promises of the README checked on running servers: timeouts, no retry of a timed-out command,
+"""Promises of the docs checked on running servers: timeouts, no retry of a timed-out command,
 a Redis restarted while the function idles, the exact Redis key and format, faults kept out of
 answers, a chunked body not read to its end, and ``unix://`` Redis URLs."""
 

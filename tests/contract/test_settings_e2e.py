@@ -1,5 +1,6 @@
-"""Every setting of the README's configuration table, on a running server with a value that is
-not its default, and a bad value of each stopping the start with a message naming it.
+"""Every setting of the configuration table (docs/configuration.md), on a running server with a
+value that is not its default, and a bad value of each stopping the start with a message naming
+it.
 
 REDIS_TIMEOUT_SECONDS is exercised in test_promises (a slow Redis), REDIS_MAX_CONNECTIONS in
 test_redis_outage (all connections busy) and REDIS_URL's schemes in test_promises and
@@ -151,8 +152,7 @@ def test_the_table_lists_exactly_these_settings() -> None:
 
     from function.settings import Settings
 
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    table = (ROOT / "docs" / "configuration.md").read_text()
     documented = {
         name.strip("` ")
         for row in table.splitlines()

@@ -7,11 +7,14 @@ upstream behaviours the scripts must cope with:
   names it) and exits 0 even when the build fails (minikube build_images.go);
 - `func deploy` creates a new revision on every call (func adds BUILT=<time>) and writes .func/
   and .gitignore into the function's folder, and warns about pull permissions for dev.local;
-- Knative's default-domain Job fails without a LoadBalancer IP, leaves the domain alone when a
-  catch-all domain exists, and is not rerun when an unchanged Job is applied again;
+- Knative's default-domain Job leaves the domain alone when a catch-all domain exists, keeps
+  waiting (polling) while Kourier's LoadBalancer has no IP, and is not rerun when an unchanged
+  Job is applied again;
 - Kourier's LoadBalancer has an external IP only while `minikube tunnel` runs;
 - a route's domain is the lexicographically smallest catch-all key of config-domain;
-- `kubectl apply -k` renders with the real `kubectl kustomize` (STANDIN_REAL_KUBECTL).
+- `kubectl apply -k` renders with the real `kubectl kustomize` (STANDIN_REAL_KUBECTL) and, as a
+  client-side apply does, keeps annotations on the Service that the manifest does not set;
+- the API server reports the Kubernetes version the profile was started with.
 
 Usage: python standins.py TOOL ARGS...; STANDIN_STATE names the JSON model, STANDIN_RECORD the
 file of recorded calls (one JSON object a line).
@@ -43,6 +46,7 @@ DEFAULT_STATE: dict[str, Any] = {
     "revisions": 0,
     "applied_images": [],
     "profiles": [],
+    "kubernetes_version": "v1.34.0",
 }
 
 
@@ -76,8 +80,9 @@ def run_domain_job(state: dict[str, Any]) -> None:
         state["job"] = "Failed"
     elif catch_all_domain(state) != "svc.cluster.local":
         state["job"] = "Complete"  # a domain exists: it bails out successfully
-    elif not state["tunnel_ip"]:
-        state["job"] = "Failed"  # no LoadBalancer IP within its retries
+    elif not state["tunnel_ip"] or state.get("tunnel_lost"):
+        # cmd/default-domain polls for the gateway's address until it appears: no condition yet.
+        state["job"] = "Running"
     else:
         state["domain"][f"{state['tunnel_ip']}.sslip.io"] = ""
         state["job"] = "Complete"
@@ -93,6 +98,7 @@ def minikube(args: list[str], state: dict[str, Any]) -> int:
     elif args[:1] == ["start"]:
         state["running"] = True
         state["profiles"].append(args[args.index("-p") + 1])
+        state["kubernetes_version"] = args[args.index("--kubernetes-version") + 1]
     elif args[:2] == ["image", "build"]:
         tag = args[args.index("-t") + 1]
         dockerfile = args[args.index("-f") + 1] if "-f" in args else None
@@ -234,8 +240,16 @@ def kubectl(args: list[str], state: dict[str, Any]) -> int:
             print(jsonpath_answer("ksvc/kv-store", template, state), end="")
         return 0
     if verb == "annotate":
+        if positional[-1].endswith("-") and "=" not in positional[-1]:
+            state["ksvc"]["annotations"].pop(positional[-1][:-1], None)  # as kubectl: no error
+            return 0
         key, _, value = positional[-1].partition("=")
         state["ksvc"]["annotations"][key] = value
+        return 0
+    if verb == "version":
+        server = state["kubernetes_version"]
+        print(json.dumps({"clientVersion": {"gitVersion": "v1.34.0"},
+                          "serverVersion": {"gitVersion": server}}, indent=2))  # fmt: skip
         return 0
     if verb == "get" and rest[:2] == ["service", "kourier"]:
         print(jsonpath_answer("service/kourier", flags.get("-o", ""), state), end="")

@@ -3,9 +3,11 @@
 exists here. The stand-ins record every call and reproduce the upstream behaviours the scripts
 must handle: a failed `minikube image build` that exits 0, minikube's build context without the
 Dockerfile added back, func's new revision on every deploy and its files in the function's
-folder, Knative's default-domain Job (fails without an IP, is not rerun when re-applied, leaves
-an existing domain alone), Kourier without `minikube tunnel`, and Knative's choice among several
-catch-all domains. `kubectl apply -k` is rendered by the real `kubectl kustomize`.
+folder, Knative's default-domain Job (waits while there is no IP, is not rerun when re-applied,
+leaves an existing domain alone), Kourier without `minikube tunnel`, Knative's choice among
+several catch-all domains, a client-side apply that keeps annotations, the host's CPU count and
+the API server's Kubernetes version. `kubectl apply -k` is rendered by the real `kubectl
+kustomize`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ def cluster(tmp_path: Path) -> Cluster:
     git(root, "add", "-A")
     bin_dir = tmp_path / "standin-bin"
     bin_dir.mkdir()
+    # The host's CPU count, as cluster-up reads it (getconf), is the test's to choose.
+    getconf = bin_dir / "getconf"
+    getconf.write_text('#!/bin/sh\necho "${STANDIN_HOST_CPUS:-8}"\n')
+    getconf.chmod(0o755)
     for tool in ("minikube", "kubectl", "func"):
         program = bin_dir / tool
         program.write_text(
@@ -240,7 +246,7 @@ def test_without_a_tunnel_it_says_what_to_do_and_keeps_the_rest(cluster: Cluster
     assert result.returncode == 0, result.stderr
     assert "minikube tunnel -p kv-store" in result.stdout
     assert "DOMAIN_MODE=host-header make cluster-up" in result.stdout
-    assert cluster.state()["job_runs"] == 0, "the Job would fail without an IP"
+    assert cluster.state()["job_runs"] == 0, "the Job would wait for an IP that never comes"
     # Then the tunnel starts and the rerun sets the domain.
     cluster.set(tunnel_ip=TUNNEL_IP)
     rerun = cluster.run(DEPLOY_WITH="kubectl")
@@ -332,3 +338,61 @@ def test_func_deploys_func_yamls_service_into_its_namespace(
     assert image.rsplit(":", 1)[0] == func_config["image"].rsplit(":", 1)[0]
     annotated = [call for call in cluster.calls("kubectl") if "annotate" in call]
     assert annotated and annotated[0][annotated[0].index("ksvc") + 1] == func_config["name"]
+
+
+def test_the_node_gets_four_cpus_or_all_the_host_has(cluster: Cluster) -> None:
+    cluster.set(tunnel_ip=TUNNEL_IP)
+    result = cluster.run(DEPLOY_WITH="kubectl", STANDIN_HOST_CPUS="3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (start,) = [call for call in cluster.calls("minikube") if call[:1] == ["start"]]
+    assert start[start.index("--cpus") + 1] == "3"
+    assert "room for 7 function pods" in result.stdout and "stay Pending" in result.stdout
+
+
+def test_a_two_cpu_host_is_refused_before_minikube_starts(cluster: Cluster) -> None:
+    result = cluster.run(DEPLOY_WITH="kubectl", STANDIN_HOST_CPUS="2")
+    assert result.returncode == 1
+    assert not [call for call in cluster.calls("minikube") if call[:1] == ["start"]]
+    assert result.stderr.startswith("error: a node of 2 CPU(s) (this host has 2) cannot schedule")
+    assert "3 CPUs or more" in result.stderr
+
+
+def test_an_old_kubernetes_stops_before_knative_is_installed(cluster: Cluster) -> None:
+    cluster.set(running=True, profiles=["kv-store"], kubernetes_version="v1.33.4")
+    result = cluster.run(DEPLOY_WITH="kubectl")
+    assert result.returncode == 1
+    assert "runs Kubernetes v1.33.4; Knative Serving knative-v1.23.0 needs v1.34.0" in result.stderr
+    assert not [call for call in cluster.calls("kubectl") if call[:1] == ["--context"] and
+                "apply" in call]  # fmt: skip
+
+
+def test_a_newer_kubernetes_is_accepted(cluster: Cluster) -> None:
+    cluster.set(tunnel_ip=TUNNEL_IP, running=True, profiles=["kv-store"],
+                kubernetes_version="v1.35.1")  # fmt: skip
+    result = cluster.run(DEPLOY_WITH="kubectl")
+    assert result.returncode == 0, result.stderr
+    assert "Kubernetes v1.35.1" in result.stdout
+
+
+def test_func_after_kubectl_deploys_again_from_an_unchanged_tree(cluster: Cluster) -> None:
+    """func, then kubectl, then func: the last func deploy must run, or the live Service stays
+    the one from k8s/ (a client-side apply keeps the marker annotation func's run left)."""
+    cluster.set(tunnel_ip=TUNNEL_IP)
+    for deploy_with in ("func", "kubectl", "func"):
+        result = cluster.run(DEPLOY_WITH=deploy_with)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert len(cluster.calls("func")) == 2
+    assert "func not run" not in result.stdout
+
+
+def test_a_tunnel_lost_before_the_domain_job_ends_in_the_scripts_own_timeout(
+    cluster: Cluster,
+) -> None:
+    """Upstream's Job waits for the gateway's address rather than fail, so the script's wait is
+    what ends it, with where to read the Job's log."""
+    cluster.set(tunnel_ip=TUNNEL_IP, tunnel_lost=True)
+    result = cluster.run(DEPLOY_WITH="kubectl", DOMAIN_JOB_WAIT_SECONDS="3")
+    assert result.returncode == 1
+    assert "the default-domain Job is still running after" in result.stderr
+    assert "logs job/default-domain" in result.stderr
+    assert cluster.state()["job"] == "Running"

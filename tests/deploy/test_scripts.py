@@ -5,6 +5,7 @@ test_cluster_scripts.py."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -173,3 +174,40 @@ def test_e2e_with_an_unreachable_cluster_stops_with_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert "no live cluster" in line and "'gone'" in line
+
+
+def run_wait_for_zero(tmp_path: Path, kubectl_body: str) -> subprocess.CompletedProcess[str]:
+    """e2e.sh's own pods() and wait_for_zero(), unchanged, with k (its kubectl) a stand-in."""
+    script = (ROOT / "scripts" / "e2e.sh").read_text()
+    functions = [
+        re.search(rf"^{name}\(\) \{{\n.*?^\}}\n", script, re.MULTILINE | re.DOTALL)
+        for name in ("pods", "wait_for_zero")
+    ]
+    die = re.search(r"^die\(\) \{.*\}$", script, re.MULTILINE)
+    assert die is not None and functions[0] is not None and functions[1] is not None
+    program = "\n".join(
+        ["set -euo pipefail", "NAMESPACE=kv-store SERVICE=kv-store E2E_IDLE_WAIT_SECONDS=0",
+         die[0], f"k() {{ {kubectl_body}; }}", functions[0][0], functions[1][0],
+         "zero=$(wait_for_zero)", 'echo "zero after $zero"']
+    )  # fmt: skip
+    return subprocess.run([BASH, "-c", program], capture_output=True, text=True, timeout=30)
+
+
+def test_e2e_counts_no_pods_as_zero(tmp_path: Path) -> None:
+    result = run_wait_for_zero(tmp_path, "echo 'No resources found in kv-store namespace.' >&2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "zero after 0\n"
+
+
+def test_e2e_counts_pods_that_remain(tmp_path: Path) -> None:
+    result = run_wait_for_zero(tmp_path, "echo pod/kv-store-00001-deployment-abc")
+    assert result.returncode == 1
+    assert "still 1 pod(s)" in result.stderr
+
+
+def test_e2e_stops_when_kubectl_fails_instead_of_counting_zero_pods(tmp_path: Path) -> None:
+    failing = "echo 'Unable to connect to the server: net/http: TLS handshake timeout' >&2; exit 1"
+    result = run_wait_for_zero(tmp_path, failing)
+    assert result.returncode == 1
+    assert "zero after" not in result.stdout
+    assert result.stderr.startswith("e2e: cannot list the pods of kv-store/kv-store: Unable to")

@@ -1,5 +1,5 @@
 """The fault suite's figures: each test records what it measured; the run prints them as a table
-(the README's Reliability table comes from this output)."""
+(docs/reliability.md's table comes from this output)."""
 
 from __future__ import annotations
 

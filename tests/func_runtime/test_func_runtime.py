@@ -43,7 +43,7 @@ def test_contract_suite_passes_against_it(func_server: RunningFunction) -> None:
     """The black-box contract suite, as anyone runs it against a server of their own.
 
     Left out: other methods on the probe paths, which func-python answers itself (200 text/plain,
-    the README's "The func way"); the probe tests below check what it answers there instead.
+    docs/func.md, "The func way"); the probe tests below check what it answers there instead.
     """
     probe_methods = "not (true_allow and health)"
     command = [sys.executable, "-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider"]

@@ -1,5 +1,6 @@
-"""openapi.yaml is a valid OpenAPI 3.1 document and says what the README says: the same error
-codes with the same statuses, the same paths, the same token settings."""
+"""openapi.yaml is a valid OpenAPI 3.1 document and says what docs/http-api.md and
+docs/configuration.md say: the same error codes with the same statuses, the same paths, the same
+token settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from openapi_spec_validator import validate
 
 from scripts.serve import ROOT
 
-README = (ROOT / "README.md").read_text()
+# The contract's prose and its settings: the two documents beside openapi.yaml.
+README = "".join((ROOT / "docs" / name).read_text() for name in ("http-api.md", "configuration.md"))
 ERROR_ROW = re.compile(r"^\| (\d{3}) \| `([a-z_]+)` \|", re.MULTILINE)
 # Contract changes whose README rows are written with their code: codes the document already has
 # and the README not yet, and README rows the contract drops (ttl/last_updated are now ignored).

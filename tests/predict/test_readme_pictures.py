@@ -1,5 +1,5 @@
-"""The README's prediction section: its figures are what the command computes, and its pictures
-show the series it describes."""
+"""The prediction's document (docs/predict.md): its figures are what the command computes, and its
+pictures show the series it describes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from loadtest.kpa.predict import main
 from .conftest import ROOT, SERVICE
 from .pictures import Picture
 
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "docs" / "predict.md").read_text()
 SPIKE = ["--profile", "spike", "--users", "40", "--duration", "240", "--service", str(SERVICE)]
 VARIANTS = {
     "predict-spike": [],
@@ -29,7 +29,7 @@ def summary_of(tmp_path: Path, name: str, *extra: str) -> str:
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_readme_shows_each_picture(name: str) -> None:
-    assert f"](docs/{name}.png)" in README
+    assert f"]({name}.png)" in README
     assert (ROOT / "docs" / f"{name}.png").is_file()
 
 

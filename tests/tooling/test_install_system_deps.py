@@ -1,6 +1,6 @@
 """scripts/install-system-deps.sh, run with stand-ins for apt-get, id and sudo that record what
-they were asked: it installs only what is missing, says what to do when it cannot, and never
-fails `make test`."""
+they were asked: it installs only what is missing, names each package and why before installing
+it, says what to do when it cannot, and never fails `make test`."""
 
 from __future__ import annotations
 
@@ -57,10 +57,10 @@ class Machine:
         with self.dpkg.open("a") as listed:
             listed.writelines(f"{name}\n" for name in names)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [BASH, str(SCRIPT), *args],
-            env={"PATH": str(self.bin)},
+            env={"PATH": str(self.bin), **env},
             capture_output=True,
             text=True,
             timeout=30,
@@ -89,7 +89,45 @@ def test_as_root_installs_only_what_is_missing(tmp_path: Path) -> None:
         "apt-get update -qq",
         f"apt-get install -y -qq --no-install-recommends redis-server {DNSNAME}",
     ]
-    assert result.stdout == f"install-system-deps: installing redis-server {DNSNAME}\n"
+    assert result.stdout == (
+        "install-system-deps: installing 2 Debian package(s) with apt-get, as root:\n"
+        "  redis-server: Debian's Redis 7: the TLS tests and CI's second contract run\n"
+        f"  {DNSNAME}: compose services find each other by name (tests/deploy/test_compose.py)\n"
+        f"install-system-deps: SYSTEM_DEPS=basic leaves out {DNSNAME}; the tests that need them "
+        "then skip\n"
+    )
+
+
+def test_every_package_is_named_with_why_once_before_apt_get_runs(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    machine.program("apt-get", f'echo "apt-get $*" >> "{machine.calls}"; echo "apt-get ran"')
+    lines = machine.run().stdout.splitlines()
+    assert lines.index("apt-get ran") == len(COMMANDS) + 3  # the heading, 7 packages, the hint
+    named = [line.split(":")[0].strip() for line in lines[1 : len(COMMANDS) + 2]]
+    assert named == DEFAULTS.split()
+    assert all(line.split(": ", 1)[1] for line in lines[1 : len(COMMANDS) + 2])
+    assert sum("installing" in line for line in lines) == 1
+
+
+def test_system_deps_basic_leaves_out_the_container_tools(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    result = machine.run(SYSTEM_DEPS="basic")
+    assert result.returncode == 0, result.stderr
+    assert machine.recorded()[-1] == (
+        "apt-get install -y -qq --no-install-recommends shellcheck redis-server"
+    )
+    assert "SYSTEM_DEPS=basic leaves out" not in result.stdout
+
+
+def test_system_deps_none_installs_nothing_and_a_bad_value_is_one_line(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    quiet = machine.run(SYSTEM_DEPS="none")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr, machine.recorded()) == (0, "", "", [])
+    bad = machine.run(SYSTEM_DEPS="some")
+    assert bad.returncode == 2 and machine.recorded() == []
+    assert bad.stderr == (
+        "install-system-deps: SYSTEM_DEPS must be all, basic or none, got 'some'\n"
+    )
 
 
 def test_a_package_dpkg_knows_is_not_installed_again(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The benchmark's rounds combined as the README says: medians of the figures, sums of the
+"""The benchmark's rounds combined as docs/benchmark.md says: medians of the figures, sums of the
 counts, the worst disturbance, every start sample and the largest memory."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Settings in the words the README gives: every spelling of a flag, the exact refusal of a bad
-value of each kind, and the token rule's edges."""
+"""Settings in the words docs/configuration.md gives: every spelling of a flag, the exact refusal
+of a bad value of each kind, and the token rule's edges."""
 
 from __future__ import annotations
 
