@@ -11,11 +11,12 @@ REDIS_SERVER ?=
 PIP := $(BIN)/pip --disable-pip-version-check
 
 .PHONY: help run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down \
-	system-deps clean clean-data e2e image soak mutation
+	system-deps clean clean-data e2e image soak mutation localcluster-up localcluster-down \
+	localcluster-status localcluster-smoke
 
 help: ## list the targets (this list)
 	@echo "usage: make TARGET [VARIABLE=value ...]"
-	@awk -F ':.*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' \
+	@awk -F ':.*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "  %-20s %s\n", $$1, $$2 }' \
 		$(firstword $(MAKEFILE_LIST))
 
 # The virtual environment is rebuilt when a pinned requirement changes. The tests' and tools'
@@ -100,10 +101,22 @@ e2e: $(BIN)/.installed ## on a live cluster (after cluster-up): contract suite +
 
 image: ## the function's image with podman, from a Debian-made base (no registry needed)
 	@echo "make image: the Debian-made base, then dev.local/kv-store:local (podman)"
-	@CONTAINERS_CONF=$(CURDIR)/scripts/podman/containers.conf scripts/build-base-image.sh
-	@CONTAINERS_CONF=$(CURDIR)/scripts/podman/containers.conf podman build --quiet --isolation chroot \
-		--network host --build-arg BASE_IMAGE=localhost/debian-python:bookworm \
-		-t dev.local/kv-store:local .
+	@scripts/build-image.sh dev.local/kv-store:local
+
+# The local cluster: one Knative node built from Go modules, for machines that cannot pull images
+# (docs/local-cluster.md). Needs root. Built programs stay in ~/.cache/knative-local.
+localcluster-up: $(BIN)/.installed ## a real one-node Knative cluster, built from Go modules (root)
+	@$(BIN)/python -m localcluster up
+
+localcluster-down: $(BIN)/.installed ## stop the local cluster and remove all it made (keeps the builds)
+	@$(BIN)/python -m localcluster down
+
+localcluster-status: $(BIN)/.installed ## what the local cluster runs, with each component's log
+	@$(BIN)/python -m localcluster status
+
+localcluster-smoke: $(BIN)/.installed image ## on the local cluster: the function to zero and back
+	@$(BIN)/python -m localcluster load dev.local/kv-store:local
+	@$(BIN)/python -m pytest -p no:cacheprovider -s tests/localcluster/live
 
 # What make, the tools and the tests write into the tree; `make run`'s stored data is not here.
 GENERATED := $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results loadtest-out \

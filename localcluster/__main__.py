@@ -1,4 +1,4 @@
-"""python -m localcluster {build,up,down,status,load IMAGE}: a one-node Knative cluster from Go modules."""
+"""python -m localcluster {build,built,up,down,status,load IMAGE}: a one-node Knative cluster from Go modules."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ from localcluster.progress import ClusterError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__)
-    parser.add_argument("command", choices=["build", "up", "down", "status", "load"])
+    parser.add_argument("command", choices=["build", "built", "up", "down", "status", "load"])
     parser.add_argument("image", nargs="?", help="load: an image in podman's storage")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             build.build_all()
+        elif args.command == "built":  # exit status only, and one line when it is not
+            todo = [p.name for p in build.missing()] + build.missing_images()
+            if todo:
+                print(f"the local cluster is not built ({', '.join(todo)} missing): `make localcluster-up` builds it")
+                return 1
         elif args.command == "up":
             cluster.up()
         elif args.command == "down":

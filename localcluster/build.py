@@ -134,6 +134,11 @@ def missing() -> list[layout.Pin]:
     return [pin for pin in layout.pins().values() if not built(pin)]
 
 
+def missing_images() -> list[str]:
+    archives = [pause_archive()] + [image_archive(c, b) for c, binaries in IMAGES.items() for b in binaries]
+    return [a.name for a in archives if not a.exists()]
+
+
 def build_all() -> None:
     todo = missing()
     if todo:
