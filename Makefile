@@ -116,7 +116,7 @@ localcluster-status: $(BIN)/.installed ## what the local cluster runs, with each
 
 localcluster-smoke: $(BIN)/.installed image ## on the local cluster: the function to zero and back
 	@$(BIN)/python -m localcluster load dev.local/kv-store:local
-	@$(BIN)/python -m pytest -p no:cacheprovider -s tests/localcluster/live
+	@$(BIN)/python -m pytest -p no:cacheprovider -s tests/localcluster/live/test_smoke.py
 
 # What make, the tools and the tests write into the tree; `make run`'s stored data is not here.
 GENERATED := $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results loadtest-out \

@@ -1,4 +1,4 @@
-"""python -m localcluster {build,built,up,down,status,load IMAGE}: a one-node Knative cluster from Go modules."""
+"""python -m localcluster {build,built,up,down,status,load IMAGE}: a one-node Knative cluster."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "built":  # exit status only, and one line when it is not
             todo = [p.name for p in build.missing()] + build.missing_images()
             if todo:
-                print(f"the local cluster is not built ({', '.join(todo)} missing): `make localcluster-up` builds it")
+                print(
+                    f"the local cluster is not built ({', '.join(todo)} missing): "
+                    "`make localcluster-up` builds it"
+                )
                 return 1
         elif args.command == "up":
             cluster.up()

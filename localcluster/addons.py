@@ -1,7 +1,8 @@
 """What runs on the node: CoreDNS, Knative Serving from its module's manifests, Traefik.
 
-Knative's manifests are read from the Go modules that the binaries were built from (config/core of
-knative.dev/serving, config/ of knative.dev/networking and knative.dev/caching), so the two can never disagree. The only
+Knative's manifests are read from the Go modules that the binaries were built from (config/core
+of knative.dev/serving, config/ of knative.dev/networking and knative.dev/caching), so the two
+can never disagree. The only
 changes made to them: `ko://` image references become the images made here, and the ConfigMaps
 named in manifests/knative-config.yaml take their data from that file.
 """
@@ -17,14 +18,19 @@ from typing import Any
 import yaml
 
 from localcluster import build, layout
-from localcluster.network import run
 from localcluster.progress import ClusterError, step
 
 KNATIVE_DEPLOYMENTS = ["activator", "autoscaler", "controller", "webhook"]
 
 
-def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(layout.program("kubernetes", "kubectl")), f"--kubeconfig={layout.kubeconfig()}", *args]
+def kubectl(
+    *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(layout.program("kubernetes", "kubectl")),
+        f"--kubeconfig={layout.kubeconfig()}",
+        *args,
+    ]
     done = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if check and done.returncode != 0:
         raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
@@ -44,7 +50,12 @@ def module_dir(module: str) -> Path:
         raise ClusterError(f"go list -m {module}: {done.stderr.strip()}")
     directory = json.loads(done.stdout).get("Dir")
     if not directory:  # listed but not yet downloaded
-        subprocess.run(["go", "mod", "download", module], cwd=layout.GOMOD / "knative", env=build.go_env(), check=True)
+        subprocess.run(
+            ["go", "mod", "download", module],
+            cwd=layout.GOMOD / "knative",
+            env=build.go_env(),
+            check=True,
+        )
         return module_dir(module)
     return Path(directory)
 
@@ -68,7 +79,8 @@ def _local_images(node: Any) -> Any:
 
 def knative_documents() -> list[dict[str, Any]]:
     overrides = {
-        d["metadata"]["name"]: d for d in yaml.safe_load_all((layout.MANIFESTS / "knative-config.yaml").read_text())
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all((layout.MANIFESTS / "knative-config.yaml").read_text())
     }
     # The release's CRDs come from three modules: caching (Image), networking, serving.
     docs = _documents(module_dir("knative.dev/caching") / "config")
@@ -83,7 +95,9 @@ def knative_documents() -> list[dict[str, Any]]:
             doc["data"].pop("_example", None)
         rendered.append(doc)
     if overrides:
-        raise ClusterError(f"knative-config.yaml names ConfigMaps Knative does not have: {sorted(overrides)}")
+        raise ClusterError(
+            f"knative-config.yaml names ConfigMaps Knative does not have: {sorted(overrides)}"
+        )
     # Namespaces first: kubectl applies a stream in order.
     return sorted(rendered, key=lambda d: d.get("kind") != "Namespace")
 
@@ -93,7 +107,9 @@ def _local_manifest(name: str) -> str:
     text = (layout.MANIFESTS / name).read_text()
     for component, binaries in build.IMAGES.items():
         for binary in binaries:
-            text = text.replace(f"@image:{component}/{binary}@", layout.image_name(component, binary))
+            text = text.replace(
+                f"@image:{component}/{binary}@", layout.image_name(component, binary)
+            )
     return text.replace("@cluster-dns@", layout.CLUSTER_DNS).replace("@domain@", layout.DOMAIN)
 
 
@@ -101,7 +117,9 @@ def apply(text: str, timeout: float = 180) -> None:
     """Server-side apply; retried while Knative's own webhook, just applied, is not serving yet."""
     deadline = time.monotonic() + timeout
     while True:
-        done = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=text, check=False)
+        done = kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=text, check=False
+        )
         if done.returncode == 0:
             return
         if "failed calling webhook" not in done.stderr or time.monotonic() > deadline:
@@ -115,11 +133,20 @@ def wait_node_ready(timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         processes.check_alive("kubelet")
-        done = kubectl("get", "node", layout.NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False)
+        done = kubectl(
+            "get",
+            "node",
+            layout.NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False,
+        )
         if done.stdout.strip() == "True":
             return
         time.sleep(1)
-    raise ClusterError(f"node {layout.NAME} not Ready after {timeout:.0f}s", layout.log_dir() / "kubelet.log")
+    raise ClusterError(
+        f"node {layout.NAME} not Ready after {timeout:.0f}s", layout.log_dir() / "kubelet.log"
+    )
 
 
 def wait_available(namespace: str, deployments: list[str], timeout: float = 300) -> None:
@@ -132,17 +159,27 @@ def wait_available(namespace: str, deployments: list[str], timeout: float = 300)
             processes.check_alive(component)
         for name in list(pending):
             done = kubectl(
-                "get", "deployment", name, "-n", namespace,
-                "-o", "jsonpath={.status.conditions[?(@.type=='Available')].status}", check=False,
+                "get",
+                "deployment",
+                name,
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Available')].status}",
+                check=False,
             )
             if done.stdout.strip() == "True":
                 pending.remove(name)
         time.sleep(1)
     if pending:
         pods = kubectl("get", "pods", "-n", namespace, "-o", "wide", check=False).stdout
-        events = kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).stdout
+        events = kubectl(
+            "get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False
+        ).stdout
         tail = "\n".join(events.splitlines()[-10:])
-        raise ClusterError(f"{namespace}: {', '.join(pending)} not Available after {timeout:.0f}s\n{pods}\n{tail}")
+        raise ClusterError(
+            f"{namespace}: {', '.join(pending)} not Available after {timeout:.0f}s\n{pods}\n{tail}"
+        )
 
 
 def install() -> None:
@@ -155,7 +192,12 @@ def install() -> None:
         docs = knative_documents()
         crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
         apply(yaml.safe_dump_all(crds))
-        kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{d['metadata']['name']}" for d in crds])
+        kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *[f"crd/{d['metadata']['name']}" for d in crds],
+        )
         apply(yaml.safe_dump_all([d for d in docs if d.get("kind") != "CustomResourceDefinition"]))
     with step("Traefik's Knative provider as the ingress"):
         apply(_local_manifest("traefik.yaml"))

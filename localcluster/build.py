@@ -29,7 +29,8 @@ USER = "65532:65532"  # a numeric non-root user, as the upstream images use
 
 
 def _version_ldflags(pin: layout.Pin) -> list[str]:
-    """Kubernetes stamps its version at link time; unstamped it says v0.0.0 and Knative refuses it."""
+    """Kubernetes stamps its version at link time: unstamped, it says v0.0.0 and Knative
+    refuses to start."""
     if pin.name != "kubernetes":
         return ["-s", "-w"]
     major, minor = pin.version.lstrip("v").split(".")[:2]
@@ -59,7 +60,10 @@ def build_program(pin: layout.Pin) -> None:
     log = layout.cache_dir() / "build-logs" / f"{pin.name}-{pin.version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**go_env(), "CGO_ENABLED": "1" if pin.cgo else "0"}
-    with step(f"build {pin.name} {pin.version} ({', '.join(pin.programs())})"), log.open("w") as sink:
+    with (
+        step(f"build {pin.name} {pin.version} ({', '.join(pin.programs())})"),
+        log.open("w") as sink,
+    ):
         for binary, package in pin.programs().items():
             command = ["go", "build", "-trimpath", "-ldflags", " ".join(_version_ldflags(pin))]
             if pin.tags:
@@ -67,14 +71,20 @@ def build_program(pin: layout.Pin) -> None:
             command += ["-o", str(out / binary), package]
             sink.write("$ " + " ".join(command) + "\n")
             sink.flush()
-            done = subprocess.run(command, cwd=layout.GOMOD / pin.name, env=env, stdout=sink, stderr=sink)
+            done = subprocess.run(
+                command, cwd=layout.GOMOD / pin.name, env=env, stdout=sink, stderr=sink
+            )
             if done.returncode != 0:
                 raise ClusterError(f"building {binary} from {pin.module} {pin.version} failed", log)
         (out / COMPLETE).touch()
 
 
 def image_archive(component: str, binary: str) -> Path:
-    return layout.cache_dir() / "images" / f"{component}-{binary}-{layout.pins()[component].version}.tar"
+    return (
+        layout.cache_dir()
+        / "images"
+        / f"{component}-{binary}-{layout.pins()[component].version}.tar"
+    )
 
 
 def pause_archive() -> Path:
@@ -84,7 +94,9 @@ def pause_archive() -> Path:
 def _podman(*args: str, stdin: bytes | None = None) -> None:
     done = subprocess.run(["podman", *args], input=stdin, capture_output=True)
     if done.returncode != 0:
-        raise ClusterError(f"podman {args[0]} failed: {done.stderr.decode(errors='replace').strip()}")
+        raise ClusterError(
+            f"podman {args[0]} failed: {done.stderr.decode(errors='replace').strip()}"
+        )
 
 
 def _rootfs_tar(program: Path) -> bytes:
@@ -99,13 +111,18 @@ def _rootfs_tar(program: Path) -> bytes:
         return tar_path.read_bytes()
 
 
-def build_image(program: Path, name: str, archive: Path, arguments: list[str], user: str = USER) -> None:
+def build_image(
+    program: Path, name: str, archive: Path, arguments: list[str], user: str = USER
+) -> None:
     entrypoint = ", ".join(f'"{part}"' for part in ["/program", *arguments])
     _podman(
         "import",
-        "--change", f"ENTRYPOINT [{entrypoint}]",
-        "--change", f"USER {user}",
-        "-", name,
+        "--change",
+        f"ENTRYPOINT [{entrypoint}]",
+        "--change",
+        f"USER {user}",
+        "-",
+        name,
         stdin=_rootfs_tar(program),
     )
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -115,11 +132,18 @@ def build_image(program: Path, name: str, archive: Path, arguments: list[str], u
 
 
 def build_images() -> None:
-    wanted = [(c, b) for c, binaries in IMAGES.items() for b in binaries if not image_archive(c, b).exists()]
+    wanted = [
+        (c, b)
+        for c, binaries in IMAGES.items()
+        for b in binaries
+        if not image_archive(c, b).exists()
+    ]
     if not pause_archive().exists():
         catatonit = shutil.which("catatonit") or "/usr/bin/catatonit"
         with step(f"image {layout.PAUSE_IMAGE} (Debian's catatonit in pause mode)"):
-            build_image(Path(catatonit), layout.PAUSE_IMAGE, pause_archive(), ["-P"], user="65535:65535")
+            build_image(
+                Path(catatonit), layout.PAUSE_IMAGE, pause_archive(), ["-P"], user="65535:65535"
+            )
     for component, binary in wanted:
         with step(f"image {layout.image_name(component, binary)}"):
             build_image(
@@ -135,7 +159,9 @@ def missing() -> list[layout.Pin]:
 
 
 def missing_images() -> list[str]:
-    archives = [pause_archive()] + [image_archive(c, b) for c, binaries in IMAGES.items() for b in binaries]
+    archives = [pause_archive()] + [
+        image_archive(c, b) for c, binaries in IMAGES.items() for b in binaries
+    ]
     return [a.name for a in archives if not a.exists()]
 
 
@@ -143,7 +169,9 @@ def build_all() -> None:
     todo = missing()
     if todo:
         say(
-            "cold build of " + ", ".join(p.name for p in todo) + ": about 60 minutes on 2 cores and "
+            "cold build of "
+            + ", ".join(p.name for p in todo)
+            + ": about 60 minutes on 2 cores and "
             "8 GB of disk for all of them (module and build caches included)"
         )
     for pin in todo:

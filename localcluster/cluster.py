@@ -7,10 +7,28 @@ import subprocess
 import time
 from pathlib import Path
 
-from localcluster import addons, build, footprint, kubecontext, layout, network, node, preflight, processes
+from localcluster import (
+    addons,
+    build,
+    footprint,
+    kubecontext,
+    layout,
+    network,
+    node,
+    preflight,
+    processes,
+)
 from localcluster.progress import ClusterError, say, step
 
-DAEMONS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy"]
+DAEMONS = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+]
 
 
 def running() -> bool:
@@ -32,7 +50,9 @@ def up() -> None:
     build.build_all()
     footprint.record()
     try:
-        with step(f"network namespace {layout.NAME} (node {layout.NODE_IP}, blackhole default route)"):
+        with step(
+            f"network namespace {layout.NAME} (node {layout.NODE_IP}, blackhole default route)"
+        ):
             network.create()
             processes.make_cgroups()
         with step("certificates and kubeconfigs (kubeadm phases)"):
@@ -49,8 +69,10 @@ def up() -> None:
 
 def next_steps() -> str:
     return f"""
-Kubernetes {server_version()} with Knative Serving {layout.pins()['knative'].release}, context "{layout.NAME}".
-The ingress (Traefik) answers on http://{layout.NODE_IP}:{layout.INGRESS_PORT}/ with the route's Host header:
+Kubernetes {server_version()}, Knative Serving {layout.pins()["knative"].release}, \
+context "{layout.NAME}".
+The ingress (Traefik) answers on http://{layout.NODE_IP}:{layout.INGRESS_PORT}/ \
+with the route's Host header:
   curl -H "Host: <service>.<namespace>.{layout.DOMAIN}" http://{layout.NODE_IP}/
 Next:
   make localcluster-status            what runs, with each component's log
@@ -117,7 +139,10 @@ def status() -> int:
         alive = processes.alive(name)
         ok &= alive
         pid = processes.read_pid(name)
-        print(f"  {name:24} {'running' if alive else 'STOPPED':8} pid {pid}  log {layout.log_dir() / f'{name}.log'}")
+        print(
+            f"  {name:24} {'running' if alive else 'STOPPED':8} pid {pid}"
+            f"  log {layout.log_dir() / f'{name}.log'}"
+        )
     print(f"  kubernetes               {server_version()}")
     for namespace in ("kube-system", "knative-serving", "traefik"):
         print(addons.kubectl("get", "deployments", "-n", namespace, check=False).stdout.rstrip())

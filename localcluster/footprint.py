@@ -14,7 +14,13 @@ from pathlib import Path
 
 from localcluster import layout
 
-FIXED_PATHS = ["/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet"]
+FIXED_PATHS = [
+    "/run/containerd",
+    "/var/lib/cni",
+    "/var/log/containers",
+    "/var/log/pods",
+    "/var/lib/kubelet",
+]
 HOST_SYSCTLS = [
     "vm/overcommit_memory",
     "vm/panic_on_oom",

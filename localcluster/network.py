@@ -70,7 +70,18 @@ def create() -> None:
         in_node("sysctl", "-qw", f"{key}={value}")
     # Pods may answer the host (a reply to the ingress) but never open anything towards it.
     for rule in (
-        ["-A", "FORWARD", "-o", layout.NODE_VETH, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        [
+            "-A",
+            "FORWARD",
+            "-o",
+            layout.NODE_VETH,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ],
         ["-A", "FORWARD", "-o", layout.NODE_VETH, "-j", "DROP"],
     ):
         in_node("iptables", "-w", *rule)

@@ -60,7 +60,17 @@ apiServer:
 """
     )
     run(kubeadm, "init", "phase", "certs", "all", "--config", str(config))
-    run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", str(config), "--kubeconfig-dir", str(pki()))
+    run(
+        kubeadm,
+        "init",
+        "phase",
+        "kubeconfig",
+        "all",
+        "--config",
+        str(config),
+        "--kubeconfig-dir",
+        str(pki()),
+    )
 
 
 def write_containerd_config() -> Path:
@@ -137,7 +147,9 @@ def write_kubelet_config() -> Path:
     directory = kubelet_dir()
     directory.mkdir(parents=True, exist_ok=True)
     resolv = directory / "resolv.conf"
-    resolv.write_text("# Pods with dnsPolicy Default get no name server: nothing outside the cluster.\n")
+    resolv.write_text(
+        "# Pods with dnsPolicy Default get no name server: nothing outside the cluster.\n"
+    )
     config = directory / "config.yaml"
     config.write_text(
         f"""apiVersion: kubelet.config.k8s.io/v1beta1
@@ -159,7 +171,11 @@ containerRuntimeEndpoint: unix://{containerd_socket()}
 podLogsDir: {layout.state_dir() / "pod-logs"}
 # An image removed here could never be pulled back: no image garbage collection, no eviction.
 imageGCHighThresholdPercent: 100
-evictionHard: {{nodefs.available: "0%", imagefs.available: "0%", nodefs.inodesFree: "0%", imagefs.inodesFree: "0%"}}
+evictionHard:
+  nodefs.available: "0%"
+  imagefs.available: "0%"
+  nodefs.inodesFree: "0%"
+  imagefs.inodesFree: "0%"
 # Leave the host's kernel settings as they are (kubelet would otherwise set panic and overcommit).
 protectKernelDefaults: false
 makeIPTablesUtilChains: true
@@ -198,7 +214,9 @@ def wait_for(what: str, ready: Callable[[], bool], component: str, timeout: floa
         except OSError:
             pass
         time.sleep(0.5)
-    raise ClusterError(f"{component}: {what} not ready after {timeout:.0f}s", layout.log_dir() / f"{component}.log")
+    raise ClusterError(
+        f"{component}: {what} not ready after {timeout:.0f}s", layout.log_dir() / f"{component}.log"
+    )
 
 
 def _unix_socket_answers(path: Path) -> bool:
@@ -209,11 +227,13 @@ def _unix_socket_answers(path: Path) -> bool:
 
 def _apiserver_ready() -> bool:
     context = ssl.create_default_context(cafile=str(pki() / "ca.crt"))
-    context.load_cert_chain(str(pki() / "apiserver-kubelet-client.crt"), str(pki() / "apiserver-kubelet-client.key"))
+    context.load_cert_chain(
+        str(pki() / "apiserver-kubelet-client.crt"), str(pki() / "apiserver-kubelet-client.key")
+    )
     url = f"https://{layout.NODE_IP}:{layout.API_PORT}/readyz"
     try:
         with urllib.request.urlopen(url, context=context, timeout=3) as answer:
-            return answer.status == 200
+            return bool(answer.status == 200)
     except urllib.error.HTTPError:
         return False
 
@@ -222,25 +242,42 @@ def _http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         from localcluster.network import in_node
 
-        return in_node("python3", "-c", f"import urllib.request as u; u.urlopen({url!r}, timeout=2)", check=False).returncode == 0
+        return (
+            in_node(
+                "python3",
+                "-c",
+                f"import urllib.request as u; u.urlopen({url!r}, timeout=2)",
+                check=False,
+            ).returncode
+            == 0
+        )
 
     return check
 
 
 def start_daemons() -> None:
     state = layout.state_dir()
-    bins = {name: str(layout.program("kubernetes", name)) for name in layout.pins()["kubernetes"].programs()}
+    bins = {
+        name: str(layout.program("kubernetes", name))
+        for name in layout.pins()["kubernetes"].programs()
+    }
     with step("etcd"):
         processes.start(
             "etcd",
             [
                 str(layout.program("etcd")),
-                "--name", layout.NAME,
-                "--data-dir", str(state / "etcd"),
-                "--listen-client-urls", "http://127.0.0.1:2379",
-                "--advertise-client-urls", "http://127.0.0.1:2379",
-                "--listen-peer-urls", "http://127.0.0.1:2380",
-                "--listen-metrics-urls", "http://127.0.0.1:2381",
+                "--name",
+                layout.NAME,
+                "--data-dir",
+                str(state / "etcd"),
+                "--listen-client-urls",
+                "http://127.0.0.1:2379",
+                "--advertise-client-urls",
+                "http://127.0.0.1:2379",
+                "--listen-peer-urls",
+                "http://127.0.0.1:2380",
+                "--listen-metrics-urls",
+                "http://127.0.0.1:2381",
             ],
         )
         wait_for("etcd health", _http_ok("http://127.0.0.1:2381/health"), "etcd")
@@ -308,13 +345,19 @@ def start_daemons() -> None:
                 "--leader-elect=false",
             ],
         )
-        wait_for("healthz", _http_ok_tls("https://127.0.0.1:10257/healthz"), "kube-controller-manager")
+        wait_for(
+            "healthz", _http_ok_tls("https://127.0.0.1:10257/healthz"), "kube-controller-manager"
+        )
         wait_for("healthz", _http_ok_tls("https://127.0.0.1:10259/healthz"), "kube-scheduler")
     with step("containerd"):
         runc_dir = str(layout.bin_dir(layout.pins()["containerd"]))
         processes.start(
             "containerd",
-            [str(layout.program("containerd", "containerd")), "--config", str(write_containerd_config())],
+            [
+                str(layout.program("containerd", "containerd")),
+                "--config",
+                str(write_containerd_config()),
+            ],
             # The shim is found on PATH.
             env={"PATH": f"{runc_dir}:/usr/sbin:/usr/bin:/sbin:/bin"},
         )
@@ -351,7 +394,14 @@ def _http_ok_tls(url: str) -> Callable[[], bool]:
 
 
 def ctr(*args: str) -> list[str]:
-    return [str(layout.program("containerd", "ctr")), "--address", str(containerd_socket()), "-n", "k8s.io", *args]
+    return [
+        str(layout.program("containerd", "ctr")),
+        "--address",
+        str(containerd_socket()),
+        "-n",
+        "k8s.io",
+        *args,
+    ]
 
 
 def import_images() -> None:

@@ -7,6 +7,7 @@ included, descends from what `up` started and can be found, and ended, by PID fr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +23,11 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 def hierarchies() -> list[Path]:
     """Every mounted v1 hierarchy (the named systemd one too: runc writes there)."""
-    return sorted(p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "unified")
+    return sorted(
+        p
+        for p in CGROUP_ROOT.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name != "unified"
+    )
 
 
 def cgroup_dirs() -> list[Path]:
@@ -100,7 +105,11 @@ def pids_in_tree() -> set[int]:
 
 def end_all(grace: float = 10.0) -> int:
     """SIGTERM what the pid files name, then everything left in the tree; SIGKILL after grace."""
-    targets = {pid for name in os.listdir(pid_dir()) if (pid := read_pid(name[:-4]))} if pid_dir().exists() else set()
+    targets = (
+        {pid for name in os.listdir(pid_dir()) if (pid := read_pid(name[:-4]))}
+        if pid_dir().exists()
+        else set()
+    )
     targets |= pids_in_tree()
     for pid in targets:
         _signal(pid, signal.SIGTERM)
@@ -123,7 +132,9 @@ def remove_cgroups() -> list[str]:
         if not top.exists():
             continue
         # Deepest first: a cgroup can be removed only once it has no children.
-        for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        for path in sorted(
+            (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        ):
             path.rmdir()
         top.rmdir()
         removed.append(str(top))
@@ -131,10 +142,8 @@ def remove_cgroups() -> list[str]:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _exists(pid: int) -> bool:

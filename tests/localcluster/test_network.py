@@ -7,7 +7,6 @@ import sys
 import time
 
 import httpx
-
 import pytest
 
 from localcluster import layout, network
@@ -18,7 +17,9 @@ from tests.localcluster.machine_state import snapshot
 @pytest.fixture
 def namespace() -> object:
     if network.exists() or network.host_link_exists():
-        skip_for_mode(f"the local cluster's namespace {layout.NAME} is in use; this test makes its own")
+        skip_for_mode(
+            f"the local cluster's namespace {layout.NAME} is in use; this test makes its own"
+        )
     before = snapshot()
     network.create()
     yield before
@@ -35,10 +36,23 @@ def test_the_default_route_is_a_blackhole(namespace: object) -> None:
 
 
 def test_the_host_reaches_the_node_only_through_the_veth(namespace: object) -> None:
-    route = subprocess.run(["ip", "route", "get", layout.NODE_IP], capture_output=True, text=True, check=True)
+    route = subprocess.run(
+        ["ip", "route", "get", layout.NODE_IP], capture_output=True, text=True, check=True
+    )
     assert f"dev {layout.HOST_VETH}" in route.stdout
     server = subprocess.Popen(
-        ["ip", "netns", "exec", layout.NAME, sys.executable, "-m", "http.server", "--bind", layout.NODE_IP, "18080"],
+        [
+            "ip",
+            "netns",
+            "exec",
+            layout.NAME,
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            layout.NODE_IP,
+            "18080",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -19,7 +19,9 @@ def go_mod(name: str) -> str:
 def test_every_pin_has_a_wrapper_module_requiring_that_exact_version() -> None:
     for name, pin in layout.pins().items():
         required = dict(GO_MOD_REQUIRE.findall(go_mod(name)))
-        assert required.get(pin.module) == pin.version, f"gomod/{name}/go.mod and versions.toml disagree"
+        assert required.get(pin.module) == pin.version, (
+            f"gomod/{name}/go.mod and versions.toml disagree"
+        )
         assert (layout.GOMOD / name / "go.sum").stat().st_size > 0
 
 
@@ -35,7 +37,9 @@ def test_every_program_is_a_tool_of_its_wrapper_module() -> None:
 def test_kubernetes_staging_modules_are_replaced_by_their_published_versions() -> None:
     version = layout.pins()["kubernetes"].version
     staging = "v0." + version.split(".", 1)[1]
-    replaces = re.findall(r"^\s*(k8s\.io/\S+) => (k8s\.io/\S+) (\S+)$", go_mod("kubernetes"), re.MULTILINE)
+    replaces = re.findall(
+        r"^\s*(k8s\.io/\S+) => (k8s\.io/\S+) (\S+)$", go_mod("kubernetes"), re.MULTILINE
+    )
     assert len(replaces) > 20
     assert all(old == new and pinned == staging for old, new, pinned in replaces)
 
@@ -56,15 +60,24 @@ def test_coredns_answers_cluster_local_only_and_forwards_nothing() -> None:
 
 def test_traefik_publishes_both_services_knative_needs() -> None:
     docs = list(yaml.safe_load_all((layout.MANIFESTS / "traefik.yaml").read_text()))
-    args = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
     services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
-    named = {a.split("=", 1)[1] for a in args if a.startswith("--providers.knative.") and "Service.name" in a}
+    named = {
+        a.split("=", 1)[1]
+        for a in args
+        if a.startswith("--providers.knative.") and "Service.name" in a
+    }
     assert "--experimental.knative=true" in args
     assert named == services == {"traefik", "traefik-private"}
 
 
 def test_knative_is_told_to_use_traefik_and_a_reserved_domain() -> None:
-    docs = {d["metadata"]["name"]: d["data"] for d in yaml.safe_load_all((layout.MANIFESTS / "knative-config.yaml").read_text())}
+    docs = {
+        d["metadata"]["name"]: d["data"]
+        for d in yaml.safe_load_all((layout.MANIFESTS / "knative-config.yaml").read_text())
+    }
     assert docs["config-network"]["ingress-class"] == "traefik.ingress.networking.knative.dev"
     assert list(docs["config-domain"]) == [layout.DOMAIN]
     assert layout.DOMAIN.endswith(".test")  # RFC 2606: never a public name

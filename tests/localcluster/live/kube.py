@@ -38,7 +38,9 @@ def condition(obj: dict[str, Any], kind: str) -> str:
     return "Unknown"
 
 
-def wait(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5) -> tuple[T, float]:
+def wait(
+    what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5
+) -> tuple[T, float]:
     """Poll until probe returns a value; the value and the seconds it took."""
     started = time.monotonic()
     while True:

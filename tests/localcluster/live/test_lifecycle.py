@@ -14,7 +14,9 @@ from tests.localcluster.machine_state import differences, snapshot
 
 
 def localcluster(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcluster", *args], capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "localcluster", *args], capture_output=True, text=True, timeout=900
+    )
 
 
 def test_up_twice_status_down_leaves_the_machine_as_it_was() -> None:

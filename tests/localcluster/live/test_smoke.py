@@ -66,7 +66,10 @@ def knative_service(running_cluster: None) -> Iterator[dict[str, Any]]:
 
 def test_the_api_server_is_the_pinned_kubernetes(running_cluster: None) -> None:
     version = addons.kubectl("version", "-o", "json").stdout
-    assert yaml.safe_load(version)["serverVersion"]["gitVersion"] == layout.pins()["kubernetes"].version
+    assert (
+        yaml.safe_load(version)["serverVersion"]["gitVersion"]
+        == layout.pins()["kubernetes"].version
+    )
 
 
 def test_knative_runs_the_images_built_here(running_cluster: None) -> None:
@@ -92,7 +95,12 @@ def test_the_function_answers_through_traefik(knative_service: dict[str, Any]) -
 def test_it_scales_to_zero_and_back_through_the_activator(knative_service: dict[str, Any]) -> None:
     revision = knative_service["status"]["latestReadyRevisionName"]
     assert kube.through_route(HOST, "/health/readiness").status_code == 200
-    _, to_zero = kube.wait("zero pods after idling", lambda: kube.pods(NAMESPACE, SERVICE) == [], timeout=240, interval=1)
+    _, to_zero = kube.wait(
+        "zero pods after idling",
+        lambda: kube.pods(NAMESPACE, SERVICE) == [],
+        timeout=240,
+        interval=1,
+    )
     sks = kube.get("sks", revision, "-n", NAMESPACE)
     assert sks["spec"]["mode"] == "Proxy"  # requests now go to the activator
     pa = kube.get("kpa", revision, "-n", NAMESPACE)
@@ -101,4 +109,7 @@ def test_it_scales_to_zero_and_back_through_the_activator(knative_service: dict[
     answer = kube.through_route(HOST, "/health/readiness", timeout=120)
     assert answer.status_code == 200
     assert kube.pods(NAMESPACE, SERVICE), "the request was answered, so a pod must exist"
-    print(f"\nscaled to zero {to_zero:.0f}s after the last request; cold start {answer.elapsed.total_seconds():.2f}s")
+    print(
+        f"\nscaled to zero {to_zero:.0f}s after the last request;"
+        f" cold start {answer.elapsed.total_seconds():.2f}s"
+    )
