@@ -13,7 +13,7 @@ from localcluster.progress import ClusterError
 CGROUPS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 COMMANDS = {"ip": "iproute2", "iptables": "iptables", "podman": "podman", "go": "the Go toolchain"}
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
-COLD_BUILD_DISK_GB = 10
+COLD_BUILD_DISK_GB = 20
 
 
 def problems(building: bool) -> list[str]:
