@@ -12,7 +12,7 @@ PIP := $(BIN)/pip --disable-pip-version-check
 
 .PHONY: help run run-flask run-func test test-contract lint bench loadtest cluster-up cluster-down \
 	system-deps clean clean-data e2e image soak mutation localcluster-up localcluster-down \
-	localcluster-status localcluster-smoke
+	localcluster-status localcluster-deploy localcluster-smoke
 
 help: ## list the targets (this list)
 	@echo "usage: make TARGET [VARIABLE=value ...]"
@@ -113,6 +113,9 @@ localcluster-down: $(BIN)/.installed ## stop the local cluster and remove all it
 
 localcluster-status: $(BIN)/.installed ## what the local cluster runs, with each component's log
 	@$(BIN)/python -m localcluster status
+
+localcluster-deploy: $(BIN)/.installed ## the function and Redis on the local cluster (DEPLOY_WITH=func)
+	@PYTHON=$(BIN)/python scripts/localcluster-deploy.sh
 
 localcluster-smoke: $(BIN)/.installed image ## on the local cluster: the function to zero and back
 	@$(BIN)/python -m localcluster load dev.local/kv-store:local

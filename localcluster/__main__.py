@@ -1,4 +1,4 @@
-"""python -m localcluster {build,built,up,down,status,load IMAGE}: a one-node Knative cluster."""
+"""python -m localcluster {build,built,up,down,status,load IMAGE,env}: a one-node Knative cluster."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from localcluster.progress import ClusterError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__)
-    parser.add_argument("command", choices=["build", "built", "up", "down", "status", "load"])
+    parser.add_argument("command", choices=["build", "built", "up", "down", "status", "load", "env"])
     parser.add_argument("image", nargs="?", help="load: an image in podman's storage")
     args = parser.parse_args(argv)
     try:
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
             cluster.up()
         elif args.command == "down":
             cluster.down()
+        elif args.command == "env":  # for scripts: eval "$(python -m localcluster env)"
+            if not cluster.running():
+                raise ClusterError("the local cluster is not running: `make localcluster-up`")
+            print(cluster.shell_env())
         elif args.command == "load":
             if not args.image:
                 parser.error("load needs an image name, e.g. dev.local/kv-store:local")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import time
@@ -76,7 +77,8 @@ with the route's Host header:
   curl -H "Host: <service>.<namespace>.{layout.DOMAIN}" http://{layout.NODE_IP}/
 Next:
   make localcluster-status            what runs, with each component's log
-  make e2e                            the function deployed and tested on this cluster
+  make localcluster-deploy            the function and its Redis, as a Knative Service
+  make e2e                            then the contract suite and scaling through the route
   make localcluster-down              stop everything and remove what `up` made
 """
 
@@ -148,3 +150,15 @@ def status() -> int:
         print(addons.kubectl("get", "deployments", "-n", namespace, check=False).stdout.rstrip())
     print(next_steps())
     return 0 if ok else 1
+
+
+def shell_env() -> str:
+    """What scripts need to use the running cluster: its programs, context and addresses."""
+    values = {
+        "LOCALCLUSTER_BIN": layout.bin_dir(layout.pins()["kubernetes"]),
+        "LOCALCLUSTER_FUNC": layout.program("func"),
+        "LOCALCLUSTER_CONTEXT": layout.NAME,
+        "LOCALCLUSTER_NODE_IP": layout.NODE_IP,
+        "LOCALCLUSTER_VOLUMES": layout.state_dir() / "volumes",
+    }
+    return "\n".join(f"export {key}={shlex.quote(str(value))}" for key, value in values.items())
