@@ -12,7 +12,8 @@
 #   NAMESPACE, SERVICE                 (kv-store, kv-store)
 #   FUNCTION_URL   the route           (the Knative Service's status.url; its name must resolve:
 #                  sslip.io with `minikube tunnel`, or an /etc/hosts line for example.com)
-#   E2E_OUT        output folder       (e2e-out: loadtest timeline, summary, e2e.json)
+#   E2E_OUT        output folder       (e2e-out: summary.json, coldstart.json, loadtest/ with
+#                                      the timeline, predict/ with the model's prediction)
 #   E2E_IDLE_WAIT_SECONDS  how long to wait for zero pods (300)
 #   E2E_LOAD_SECONDS, E2E_USERS        the spike (90 s, 40 users)
 set -euo pipefail
@@ -31,6 +32,11 @@ no_cluster() { printf 'e2e: no live cluster: %s\n' "$*" >&2; exit 2; }
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
 
+# The local cluster (make localcluster-up) brings its own kubectl.
+if local_env=$("$PYTHON" -m localcluster env 2>/dev/null); then
+    eval "$local_env"
+    PATH="$LOCALCLUSTER_BIN:$PATH"
+fi
 command -v kubectl >/dev/null 2>&1 || no_cluster "kubectl is not installed (make cluster-up first)"
 if [ -z "${KUBE_CONTEXT:-}" ]; then
     if kubectl config get-contexts -o name 2>/dev/null | grep -qxF kv-store; then
@@ -50,6 +56,17 @@ case ${FUNCTION_URL:-$url} in
             "FUNCTION_URL=http://${url#*://}:<Kourier's http2 node port>"
         ;;
 esac
+# On the local cluster the route's name (<service>.<namespace>.knative.test) is in no DNS: the
+# run goes on in a mount namespace of its own whose /etc/hosts names the node for it. The
+# machine's /etc/hosts is not touched.
+if [ "$KUBE_CONTEXT" = "${LOCALCLUSTER_CONTEXT:-}" ] && [ -z "${FUNCTION_URL:-}" ] &&
+    ! getent hosts "${url#*://}" >/dev/null; then
+    hosts=$(mktemp)
+    { cat /etc/hosts; printf '%s %s\n' "$LOCALCLUSTER_NODE_IP" "${url#*://}"; } > "$hosts"
+    echo "e2e: ${url#*://} resolves to the local cluster's node $LOCALCLUSTER_NODE_IP for this run"
+    exec unshare --mount -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$hosts" \
+        env KUBE_CONTEXT="$KUBE_CONTEXT" "$0"
+fi
 FUNCTION_URL=${FUNCTION_URL:-$url}
 [ -n "$FUNCTION_URL" ] || no_cluster "Knative Service $NAMESPACE/$SERVICE has no URL yet"
 mkdir -p "$E2E_OUT"
@@ -90,25 +107,29 @@ wait_for_zero() {
 }
 
 step "Contract suite against $FUNCTION_URL"
-FUNCTION_URL=$FUNCTION_URL "$PYTHON" -m pytest tests/contract -q -p no:cacheprovider
+FUNCTION_URL=$FUNCTION_URL "$PYTHON" -m pytest tests/contract -q -p no:cacheprovider \
+    --junitxml "$E2E_OUT/contract.xml"
 
 step "Waiting for zero pods (Knative scales an idle revision away after about a minute)"
 first_zero=$(wait_for_zero)
 echo "zero pods after ${first_zero}s"
 
-step "First request from zero (cold start)"
-read -r status seconds < <(curl -s -o /dev/null --max-time 60 \
-    -w '%{http_code} %{time_total}\n' "$FUNCTION_URL/health/readiness" || echo "000 0")
-[ "$status" = 200 ] || die "the first request from zero answered $status"
-echo "cold start: HTTP $status in ${seconds}s"
+step "First request from zero (cold start), phase by phase from the pod's watch"
+"$PYTHON" -m loadtest coldstart --url "$FUNCTION_URL" --kube-context "$KUBE_CONTEXT" \
+    --namespace "$NAMESPACE" --service "$SERVICE" --runs 1 --out "$E2E_OUT" ||
+    die "the first request from zero failed"
+
+# The spike starts from zero pods, as the prediction below does.
+step "Waiting for zero pods again before the load"
+wait_for_zero >/dev/null
 
 step "Spike load (${E2E_LOAD_SECONDS}s, $E2E_USERS users) with the Knative state recorded"
 "$PYTHON" -m loadtest --url "$FUNCTION_URL" --profile spike --duration "$E2E_LOAD_SECONDS" \
-    --users "$E2E_USERS" --out "$E2E_OUT" \
+    --users "$E2E_USERS" --out "$E2E_OUT/loadtest" \
     --kube-context "$KUBE_CONTEXT" --namespace "$NAMESPACE" --service "$SERVICE"
 peak=$("$PYTHON" -c 'import json, sys
 print(json.load(open(sys.argv[1]))["knative"]["peak_desired_scale"] or 0)' \
-    "$E2E_OUT/summary.json")
+    "$E2E_OUT/loadtest/summary.json")
 [ "$peak" -gt 1 ] || die "the desired scale never rose above 1 under load (peak $peak)"
 echo "peak desired scale: $peak"
 
@@ -116,7 +137,14 @@ step "Waiting for the return to zero pods"
 back_to_zero=$(wait_for_zero)
 echo "zero pods again ${back_to_zero}s after the load test ended"
 
-printf '{"route": "%s", "cold_start_seconds": %s, "peak_desired_scale": %s, ' \
-    "$FUNCTION_URL" "$seconds" "$peak" > "$E2E_OUT/e2e.json"
-printf '"zero_pods_after_load_seconds": %s}\n' "$back_to_zero" >> "$E2E_OUT/e2e.json"
-echo "e2e: passed; results in $E2E_OUT/ (e2e.json, summary.json, the timeline)"
+step "The autoscaler model (python -m loadtest predict) against what Knative did"
+k -n "$NAMESPACE" get ksvc "$SERVICE" -o yaml > "$E2E_OUT/service.yaml"
+k -n knative-serving get configmap config-autoscaler -o yaml > "$E2E_OUT/config-autoscaler.yaml"
+pod_start=$("$PYTHON" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["summary"]["pod_ready"]["median"])' "$E2E_OUT/coldstart.json")
+"$PYTHON" -m loadtest predict --timeline "$E2E_OUT/loadtest/timeline.csv" --service "$E2E_OUT/service.yaml" \
+    --config-autoscaler "$E2E_OUT/config-autoscaler.yaml" --pod-start-seconds "$pod_start" \
+    --out "$E2E_OUT/predict"
+"$PYTHON" -m scripts.e2e_summary "$E2E_OUT" --route "$FUNCTION_URL" \
+    --zero-after-load "$back_to_zero"
+echo "e2e: passed; results in $E2E_OUT/ (summary.json, loadtest/, predict/, coldstart.json)"

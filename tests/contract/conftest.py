@@ -71,7 +71,11 @@ def raw_request(url: str, head: bytes, body: bytes = b"", timeout: float = 10) -
     """Send bytes as they are (any path, any header) and read one answer. httpx and http.client
     refuse or rewrite the targets these tests need to send."""
     parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    # Heads name the placeholder host `test`; behind an ingress the Host header picks the route,
+    # so the server's own name goes in its place.
+    head = head.replace(b"\r\nHost: test\r\n", b"\r\nHost: " + parts.netloc.encode() + b"\r\n", 1)
+    with socket.create_connection((parts.hostname, port), timeout=timeout) as sock:
         sock.sendall(head + body)
         answer = http.client.HTTPResponse(sock, method=head.split(b" ", 1)[0].decode())
         answer.begin()
