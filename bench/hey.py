@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 INSTALL_HINT = "install it with `apt-get install -y hey` (Debian package: hey)"
@@ -64,10 +65,16 @@ def require_hey() -> str:
 
 
 def run_hey(
-    request: LoadRequest, *, duration_seconds: float, concurrency: int
+    request: LoadRequest,
+    *,
+    duration_seconds: float,
+    concurrency: int,
+    prefix: Sequence[str] = (),
 ) -> tuple[LoadResult, str]:
-    """Run hey for a fixed time; return the parsed summary and hey's raw output."""
+    """Run hey for a fixed time; return the parsed summary and hey's raw output. ``prefix``
+    runs it through another command, such as nsenter into a network namespace."""
     command = [
+        *prefix,
         require_hey(),
         "-z", f"{duration_seconds:g}s",
         "-c", str(concurrency),
