@@ -80,7 +80,13 @@ def wait_for_zero(source: KubernetesSource, namespace: str, service: str, timeou
 
 
 def measure(
-    source: KubernetesSource, namespace: str, service: str, url: str, path: str, timeout: float
+    source: KubernetesSource,
+    namespace: str,
+    service: str,
+    url: str,
+    path: str,
+    timeout: float,
+    host: str | None = None,
 ) -> dict[str, float]:
     """One cold start: the seconds from sending the request to each phase."""
     if live_pods(source, namespace, service):
@@ -107,7 +113,7 @@ def measure(
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
     sent = time.monotonic()
-    answer = httpx.get(f"{url}{path}", timeout=timeout)
+    answer = httpx.get(f"{url}{path}", timeout=timeout, headers={"Host": host} if host else None)
     answered = time.monotonic()
     if answer.status_code != 200:
         raise KubernetesError(f"the first request from zero answered {answer.status_code}")
@@ -154,6 +160,7 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest coldstart", description=__doc__)
     parser.add_argument("--url", required=True, help="the route of the Knative Service")
+    parser.add_argument("--host", help="a Host header, for an ingress reached by its address")
     parser.add_argument("--service", required=True)
     parser.add_argument("--namespace", help="default: the context's")
     parser.add_argument("--kube-context")
@@ -168,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for number in range(1, args.runs + 1):
             waited = wait_for_zero(source, namespace, args.service, args.idle_timeout)
-            phases = measure(source, namespace, args.service, args.url.rstrip("/"), args.path, 120)
+            phases = measure(
+                source, namespace, args.service, args.url.rstrip("/"), args.path, 120, args.host
+            )
             runs.append(phases)
             line = "  ".join(f"{k} {v:.2f}s" for k, v in phases.items())
             print(f"coldstart {number}/{args.runs} (zero after {waited:.0f}s): {line}", flush=True)
