@@ -44,7 +44,9 @@ _MAX_TTL_DIGITS = 18
 
 def path_from_target(target: bytes) -> bytes:
     """The still percent-encoded path of a request target: origin form, absolute form, or the
-    asterisk form (``OPTIONS *``), which names the server as a whole, that is ``/``."""
+    asterisk form (``OPTIONS *``), kept as ``*``; any other target is ``/``."""
+    if target == b"*":
+        return target
     if not target.startswith(b"/"):
         target = urlsplit(target).path if b"://" in target else b"/"
     return target.split(b"?", 1)[0].split(b"#", 1)[0] or b"/"

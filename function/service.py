@@ -22,6 +22,7 @@ from . import access, conditions, redis_errors, resources
 from .conditions import Condition
 from .errors import (
     ApiError,
+    BadRequest,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -272,8 +273,14 @@ def internal_error_response() -> Response:
 
 
 def _route(request: Request, settings: Settings) -> Response | RedisCall:
-    path = resources.canonical_path(resources.decode_path(request.raw_path))
     method = request.method
+    raw_path = request.raw_path
+    if raw_path == b"*":
+        # RFC 9112 §3.2.4: the asterisk form is for OPTIONS alone, which names the server, "/".
+        if method != "OPTIONS":
+            raise BadRequest("the request target * is for OPTIONS only")
+        raw_path = b"/"
+    path = resources.canonical_path(resources.decode_path(raw_path))
     if path in HEALTH_PATHS:
         _allow(method, HEALTH_METHODS)
         return Response(200, b'{"status":"ok"}')
