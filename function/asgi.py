@@ -143,10 +143,12 @@ def _append(body: bytearray, message: MutableMapping[str, Any], limit: int) -> b
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    # The first field of each name, as Starlette's Headers.get gives it; one dict lookup each.
+    # A field sent on several lines is one value, joined with commas (RFC 9110 §5.3), as WSGI
+    # servers join it: both modes read the same conditions, tokens and content types.
     headers: dict[str, str] = {}
     for name, value in scope["headers"]:
-        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
     return headers
 
 

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+# How much of a value the client sent an error message repeats: enough to recognise it, never
+# the whole of a megabyte-long number.
+EXCERPT_CHARACTERS = 40
+
+
+def excerpt(text: str) -> str:
+    """``text`` as an error message quotes it: cut to ``EXCERPT_CHARACTERS``, saying so."""
+    if len(text) <= EXCERPT_CHARACTERS:
+        return text
+    return f"{text[:EXCERPT_CHARACTERS]}... ({len(text)} characters)"
+
 
 class ApiError(Exception):
     """An error answered as ``{"error": code, "message": message}`` with ``status``."""
@@ -37,7 +48,7 @@ class MethodNotAllowed(ApiError):
 
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         # The method is shown escaped: it may hold any byte a client sent.
-        super().__init__(f"{method!r} is not allowed here; use {', '.join(allowed)}")
+        super().__init__(f"{excerpt(repr(method))} is not allowed here; use {', '.join(allowed)}")
         self.allowed = allowed
 
     @property
@@ -47,6 +58,11 @@ class MethodNotAllowed(ApiError):
 
 class RequestTimeout(ApiError):
     status, code = 408, "request_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The rest of the request may still be on its way: the connection cannot be reused.
+        return {"Connection": "close"}
 
 
 class PreconditionFailed(ApiError):
@@ -79,6 +95,12 @@ class _RetryLater(ApiError):
 
 class ServiceUnavailable(_RetryLater):
     status, code = 503, "redis_unavailable"
+
+
+class OutcomeUnknown(_RetryLater):
+    """A change was sent to Redis and no reply came in time: it may have been applied."""
+
+    status, code = 503, "outcome_unknown"
 
 
 class Overloaded(_RetryLater):

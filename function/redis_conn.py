@@ -15,11 +15,14 @@ What a shared connection must get right, and where it is done:
 - reconnection happens on demand, after a back-off that grows while Redis stays away;
 - a command is never sent twice: nothing is retried here (``EVALSHA``'s ``NOSCRIPT`` fallback, in
   the caller, resends a command that did not run);
-- at most ``max_pending`` replies awaited and ``max_buffer_bytes`` unsent: beyond, ``Overloaded``;
+- at most ``max_pending`` replies awaited and ``max_buffer_bytes`` unsent: beyond, ``QueueFull``;
+- a command that could not be sent (no connection) fails with ``NotSent``: known not to have run;
 - ``REDIS_URL`` means what it means to redis-py (its own parser reads it): password, user, database,
   ``rediss://`` with its ``ssl_*`` options, ``unix://`` sockets.
 
-Errors are redis-py's exception classes, so one caller serves this client and redis-py's alike.
+Errors are redis-py's exception classes, error replies made by ``redis_errors.reply_error``, so one
+caller serves this client and redis-py's alike. The connection names itself (``CLIENT SETNAME``)
+so that an operator sees whose it is.
 """
 
 from __future__ import annotations
@@ -32,17 +35,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import hiredis
-from redis._parsers.base import BaseParser
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+from . import redis_errors
+from .redis_errors import NotSent, QueueFull, reply_error
 
 # Back-off between connection attempts after failures: 25 ms, doubling, at most this.
 BACKOFF_FIRST_SECONDS = 0.025
 BACKOFF_MAX_SECONDS = 0.5
-
-
-class Overloaded(ConnectionError):
-    """Too many requests already wait on Redis: answered at once instead of queued."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ class Endpoint:
     username: str | None = None
     password: str | None = None
     db: int = 0
+    client_name: str | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> Endpoint:
+    def from_url(cls, url: str, client_name: str | None = None) -> Endpoint:
         options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
         context = None
         if options.get("connection_class") is SSLConnection:
@@ -71,6 +73,7 @@ class Endpoint:
             username=options.get("username"),
             password=options.get("password"),
             db=int(options.get("db", 0)),
+            client_name=client_name,
         )
 
     def handshake(self) -> list[tuple[Any, ...]]:
@@ -81,6 +84,8 @@ class Endpoint:
             commands.append(("AUTH", *user, self.password))
         if self.db:
             commands.append(("SELECT", self.db))
+        if self.client_name:
+            commands.append(("CLIENT", "SETNAME", self.client_name))
         return commands
 
 
@@ -97,13 +102,6 @@ def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
     elif str(options.get("ssl_check_hostname", "true")).lower() in ("false", "0", "no"):
         context.check_hostname = False
     return context
-
-
-def _as_error(reply: ResponseError) -> ResponseError:
-    # hiredis hands an error reply over as an object; redis-py's table gives it its class
-    # (NoScriptError, OutOfMemoryError, AuthenticationError, ...).
-    error = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
-    return error if isinstance(error, ResponseError) else ResponseError(str(error))
 
 
 class _Link(asyncio.Protocol):
@@ -140,7 +138,7 @@ class _Link(asyncio.Protocol):
                 future = pending.popleft()[0]
                 if not future.done():  # else it timed out (or was cancelled): discard
                     if isinstance(reply, ResponseError):
-                        future.set_exception(_as_error(reply))
+                        future.set_exception(reply_error(str(reply)))
                     else:
                         future.set_result(reply)
                 reply = reader.gets()
@@ -154,15 +152,15 @@ class _Link(asyncio.Protocol):
     # -- requests ---------------------------------------------------------------------------
     def send(self, command: Sequence[Any]) -> asyncio.Future[Any]:
         if self.closed:
-            raise ConnectionError(f"connection to Redis lost: {self.closed_because}")
+            raise NotSent(f"connection to Redis lost: {self.closed_because}")
         if len(self.pending) >= self.max_pending:
-            raise Overloaded(
+            raise QueueFull(
                 f"Too many connections: {len(self.pending)} requests already wait on Redis "
                 "(REDIS_MAX_CONNECTIONS)"
             )
         assert self.transport is not None
         if self.transport.get_write_buffer_size() + self.unsent_bytes > self.max_buffer_bytes:
-            raise Overloaded("Too many connections: the write buffer to Redis is full")
+            raise QueueFull("Too many connections: the write buffer to Redis is full")
         packed = hiredis.pack_command(tuple(command))
         if not self.unsent:
             self.loop.call_soon(self._flush_after_ready)
@@ -240,8 +238,10 @@ class SharedConnection:
         self._next_attempt = 0.0
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float, max_pending: int) -> SharedConnection:
-        return cls(Endpoint.from_url(url), timeout=timeout, max_pending=max_pending)
+    def from_url(
+        cls, url: str, *, timeout: float, max_pending: int, client_name: str | None = None
+    ) -> SharedConnection:
+        return cls(Endpoint.from_url(url, client_name), timeout=timeout, max_pending=max_pending)
 
     async def execute_command(self, *command: Any) -> Any:
         link = self._link
@@ -271,11 +271,11 @@ class SharedConnection:
             self._failures += 1
             backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self._failures - 1))
             self._next_attempt = loop.time() + backoff
-            if isinstance(error, ConnectionError):
+            if isinstance(error, NotSent):
                 raise
             if isinstance(error, asyncio.TimeoutError | TimeoutError):
-                raise TimeoutError("Timeout connecting to Redis") from error
-            raise ConnectionError(f"Error connecting to Redis: {error}") from error
+                raise NotSent("Timeout connecting to Redis") from error
+            raise NotSent(f"Error connecting to Redis: {error}") from error
         self._failures = 0
         self._link = link
         return link
@@ -303,5 +303,5 @@ class SharedConnection:
         refused = next((reply for reply in replies if isinstance(reply, Exception)), None)
         if refused is not None:
             link.close(ConnectionError(str(refused)))
-            raise ConnectionError(f"Redis refused the connection: {refused}")
+            raise NotSent(f"Redis refused the connection: {redis_errors.describe(refused)}")
         return link

@@ -12,7 +12,14 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_to_bytes, urlsplit
 
-from .errors import BadRequest, InvalidPath, PayloadTooLarge, UnsupportedMediaType, UriTooLong
+from .errors import (
+    BadRequest,
+    InvalidPath,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UriTooLong,
+    excerpt,
+)
 from .settings import Settings
 
 # Output-only fields (AIP-203): the service writes them; sent in a PUT body they are ignored.
@@ -28,11 +35,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _JSON_MEDIA_TYPE = re.compile(r"application/(?:json|[a-z0-9][a-z0-9!#$&^_.+-]*\+json)")
 # RFC 3986 pchar without percent-escapes: what a path segment may hold as it is.
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
+# A '%' that does not start an escape of two hex digits (RFC 3986 pct-encoded).
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+# More digits than any ttl bound has: out of bounds without converting (int() of thousands of
+# digits raises).
+_MAX_TTL_DIGITS = 18
 
 
 def path_from_target(target: bytes) -> bytes:
     """The still percent-encoded path of a request target: origin form, absolute form, or the
-    asterisk form (``OPTIONS *``), which names the server as a whole, that is ``/``."""
+    asterisk form (``OPTIONS *``), kept as ``*``; any other target is ``/``."""
+    if target == b"*":
+        return target
     if not target.startswith(b"/"):
         target = urlsplit(target).path if b"://" in target else b"/"
     return target.split(b"?", 1)[0].split(b"#", 1)[0] or b"/"
@@ -41,10 +55,14 @@ def path_from_target(target: bytes) -> bytes:
 def decode_path(raw_path: bytes) -> str:
     """The path as text, from the bytes the client sent.
 
-    Undecodable percent-escapes (``%ff``, overlong ``%c0%af``), control characters and ``.`` or
+    Malformed (``%zz``, ``100%``) and undecodable percent-escapes (``%ff``, overlong ``%c0%af``),
+    control characters and ``.`` or
     ``..`` segments are refused rather than replaced or resolved: each would let two spellings
     name one resource, or name one that no later request can address.
     """
+    if b"%" in raw_path and _BAD_ESCAPE.search(raw_path):
+        # Kept literally, /%zz would be a second name of /%25zz.
+        raise InvalidPath("the path has a '%' that is not followed by two hex digits")
     try:
         path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8")
     except UnicodeDecodeError:
@@ -114,8 +132,9 @@ def parse_ttl(query_string: bytes, settings: Settings) -> int | None:
         return None
     if len(values) != 1 or not values[0].isascii() or not values[0].isdigit():
         raise BadRequest("ttl must be one whole number of seconds, or keep", code="invalid_ttl")
-    ttl = int(values[0])
-    if not settings.ttl_min_seconds <= ttl <= settings.ttl_max_seconds:
+    digits = values[0].lstrip("0") or "0"
+    ttl = int(digits) if len(digits) <= _MAX_TTL_DIGITS else None
+    if ttl is None or not settings.ttl_min_seconds <= ttl <= settings.ttl_max_seconds:
         raise BadRequest(
             f"ttl must lie between {settings.ttl_min_seconds} and {settings.ttl_max_seconds}",
             code="invalid_ttl",
@@ -131,13 +150,13 @@ def check_content_type(content_type: str | None) -> None:
     media_type = media_type.strip().lower()
     if not _JSON_MEDIA_TYPE.fullmatch(media_type):
         raise UnsupportedMediaType(
-            f"send the document as application/json, not {media_type or 'no content type'}"
+            f"send the document as application/json, not {excerpt(media_type or 'no content type')}"
         )
     for param in params.split(";"):
         name, _, value = param.partition("=")
         charset = value.strip().strip('"').lower()
         if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
-            raise UnsupportedMediaType(f"the document must be UTF-8, not {charset}")
+            raise UnsupportedMediaType(f"the document must be UTF-8, not {excerpt(charset)}")
 
 
 def check_body_size(size: int, settings: Settings) -> None:
@@ -247,7 +266,7 @@ def _bounded_int(text: str) -> int:
 def _finite_float(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{text} is too large for a JSON number")
+        raise ValueError(f"{excerpt(text)} is too large for a JSON number")
     return number
 
 

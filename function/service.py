@@ -15,15 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from werkzeug.datastructures import ETags, MIMEAccept
-from werkzeug.http import parse_accept_header, parse_etags
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
-from . import access, resources
+from . import access, conditions, redis_errors, resources
+from .conditions import Condition
 from .errors import (
     ApiError,
+    BadRequest,
     InternalError,
     MethodNotAllowed,
     NotFound,
+    OutcomeUnknown,
     Overloaded,
     PreconditionFailed,
     ServiceUnavailable,
@@ -47,6 +50,9 @@ TEXT = "text/plain; charset=utf-8"
 
 
 class Headers(Protocol):
+    """Header fields by lower-case name; a field sent on several lines is its values joined
+    with commas (RFC 9110 §5.3), as WSGI servers hand them over and the ASGI adapter joins them."""
+
     def get(self, key: str, /) -> str | None: ...
 
 
@@ -80,6 +86,9 @@ class RedisCall:
     # For a write: the answer should building the full one fail once Redis has replied. A write
     # Redis accepted is never answered as a failure.
     accepted: Response | None = None
+    # For a command that changes something: what to tell the client when it was sent and no
+    # reply came, so it may have run.
+    unconfirmed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +107,14 @@ class Script:
         *args: Any,
         finish: Callable[[Any], Response | RedisCall],
         accepted: Response | None = None,
+        unconfirmed: str | None = None,
     ) -> RedisCall:
         return RedisCall(
             ("EVALSHA", self.sha, 1, key, *args),
             finish,
             ("EVAL", self.source, 1, key, *args),
             accepted,
+            unconfirmed,
         )
 
 
@@ -221,10 +232,25 @@ _warn_unavailable = _ThrottledWarning(interval_seconds=10.0)
 _warn_overloaded = _ThrottledWarning(interval_seconds=10.0)
 _warn_storage_full = _ThrottledWarning(interval_seconds=10.0)
 
+# What a client is told when its change left for Redis and no reply came in time.
+UNCONFIRMED_PUT = (
+    "Redis did not confirm the write in time: it may have been stored. Sending the same PUT again "
+    "is safe (a conditional one may then fail because the first took effect)"
+)
+UNCONFIRMED_DELETE = (
+    "Redis did not confirm the delete in time: it may have been done. Sending it again is safe"
+)
+UNCONFIRMED_HIT = "Redis did not confirm the count in time: this hit may have been counted"
+
 
 def redis_unavailable(error: Exception) -> Response:
-    _warn_unavailable("Redis did not answer: %s", error)
+    _warn_unavailable("Redis did not answer: %s", redis_errors.describe(error))
     return error_response(ServiceUnavailable("Redis is not answering; try again shortly"))
+
+
+def unconfirmed(message: str, error: Exception) -> Response:
+    _warn_unavailable("Redis did not confirm a change: %s", redis_errors.describe(error))
+    return error_response(OutcomeUnknown(message))
 
 
 def overloaded(error: Exception) -> Response:
@@ -247,8 +273,14 @@ def internal_error_response() -> Response:
 
 
 def _route(request: Request, settings: Settings) -> Response | RedisCall:
-    path = resources.canonical_path(resources.decode_path(request.raw_path))
     method = request.method
+    raw_path = request.raw_path
+    if raw_path == b"*":
+        # RFC 9112 §3.2.4: the asterisk form is for OPTIONS alone, which names the server, "/".
+        if method != "OPTIONS":
+            raise BadRequest("the request target * is for OPTIONS only")
+        raw_path = b"/"
+    path = resources.canonical_path(resources.decode_path(raw_path))
     if path in HEALTH_PATHS:
         _allow(method, HEALTH_METHODS)
         return Response(200, b'{"status":"ok"}')
@@ -285,24 +317,25 @@ def _count(request: Request, settings: Settings) -> RedisCall:
         return Response(200, b"Count is %d." % count, TEXT)
 
     # HEAD is safe: it reports the count without adding a hit.
-    command = "INCR" if request.method == "GET" else "GET"
-    return RedisCall((command, resources.counter_key(settings)), answer)
+    if request.method == "GET":
+        return RedisCall(
+            ("INCR", resources.counter_key(settings)), answer, unconfirmed=UNCONFIRMED_HIT
+        )
+    return RedisCall(("GET", resources.counter_key(settings)), answer)
 
 
 def _read(request: Request, key: str, path: str) -> RedisCall:
-    if_match = _etags(request.headers.get("if-match"))
-    if_none_match = _etags(request.headers.get("if-none-match"))
+    if_match, if_none_match = _parsed_conditions(request)
 
     def answer(stored: bytes | None, left_ms: int) -> Response:
         tag = None if stored is None else resources.etag(stored)
-        if if_match is not None and not (tag and (if_match.star_tag or _strong(if_match, tag))):
+        opaque = "" if tag is None else tag.strip('"')
+        if if_match is not None and not (tag and if_match.names(opaque, weakly=False)):
             raise PreconditionFailed(f"the resource at {path} does not match If-Match")
         if stored is None:
             raise NotFound(f"no resource at {path}")
         assert tag is not None
-        if if_none_match is not None and (
-            if_none_match.star_tag or if_none_match.contains_weak(tag.strip('"'))
-        ):
+        if if_none_match is not None and if_none_match.names(opaque, weakly=True):
             return Response(304, content_type=None, headers={"ETag": tag})
         document = resources.split_stored(stored)[1]
         body = resources.render_stored(document, resources.seconds_left(left_ms))
@@ -332,8 +365,15 @@ def _delete(request: Request, key: str, path: str) -> RedisCall:
 
     accepted = Response(204, content_type=None)
     if if_match or if_none_match:
-        return DELETE_IF.call(key, if_match, if_none_match, finish=answer, accepted=accepted)
-    return RedisCall(("DEL", key), answer, accepted=accepted)
+        return DELETE_IF.call(
+            key,
+            if_match,
+            if_none_match,
+            finish=answer,
+            accepted=accepted,
+            unconfirmed=UNCONFIRMED_DELETE,
+        )
+    return RedisCall(("DEL", key), answer, accepted=accepted, unconfirmed=UNCONFIRMED_DELETE)
 
 
 def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCall:
@@ -366,6 +406,7 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
             ("SET", key, stored, "PXAT", expires_at_ms, "GET"),
             lambda previous: answer(previous is not None, expires_at_ms, tag),
             accepted=Response(204, content_type=None, headers={"ETag": tag}),
+            unconfirmed=UNCONFIRMED_PUT,
         )
 
     def answer_script(reply: Any) -> Response:
@@ -387,6 +428,7 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
         now_ms,
         finish=answer_script,
         accepted=Response(204, content_type=None, headers=accepted_headers),
+        unconfirmed=UNCONFIRMED_PUT,
     )
 
 
@@ -394,39 +436,40 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _etags(header: str | None) -> ETags | None:
-    return None if header is None else parse_etags(header)
-
-
-def _strong(tags: ETags, tag: str) -> bool:
-    return tags.contains(tag.strip('"'))
+def _parsed_conditions(request: Request) -> tuple[Condition | None, Condition | None]:
+    headers = request.headers
+    return (
+        conditions.parse("If-Match", headers.get("if-match")),
+        conditions.parse("If-None-Match", headers.get("if-none-match")),
+    )
 
 
 def _conditions(request: Request) -> tuple[str, str]:
     """If-Match and If-None-Match as the write scripts take them (see _PRECONDITIONS)."""
-    if_match = _etags(request.headers.get("if-match"))
-    if_none_match = _etags(request.headers.get("if-none-match"))
+    if_match, if_none_match = _parsed_conditions(request)
     return _condition(if_match, weak=False), _condition(if_none_match, weak=True)
 
 
-def _condition(tags: ETags | None, *, weak: bool) -> str:
-    if tags is None:
+def _condition(condition: Condition | None, *, weak: bool) -> str:
+    if condition is None:
         return ""
-    if tags.star_tag:
+    if condition.any:
         return "*"
     # If-Match compares strongly: a weak tag never matches. If-None-Match compares weakly.
-    listed = tags.as_set(include_weak=weak)
+    listed = condition.strong | condition.weak if weak else condition.strong
     return "," + ",".join(sorted(tag for tag in listed if _is_sha1_hex(tag))) + ","
 
 
-def _is_sha1_hex(tag: str | None) -> bool:
-    # An empty quoted tag ("") parses as None: it names no stored document.
-    return tag is not None and len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
+def _is_sha1_hex(tag: str) -> bool:
+    return len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
 
 
 def _declared_length(headers: Headers) -> int | None:
     declared = headers.get("content-length")
-    return int(declared) if declared is not None and declared.isdigit() else None
+    if declared is None or not (declared.isascii() and declared.isdigit()):
+        return None
+    # Past 18 digits it is over any limit: int() of thousands of digits would raise.
+    return int(declared) if len(declared) <= 18 else 10**18
 
 
 def _prefers_json(accept: str | None) -> bool:

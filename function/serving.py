@@ -33,6 +33,7 @@ from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine, ParseExc
 from gunicorn.workers.gthread import ThreadWorker
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+from werkzeug.exceptions import HTTPException
 
 from . import asgi, logs, wsgi
 
@@ -65,6 +66,12 @@ _LINE_TOO_LONG = (
     "uri_too_long",
     f"the request line is limited to {MAX_REQUEST_LINE} bytes",
 )
+_FIELD_TOO_LONG = (
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    f"a header field is limited to {MAX_REQUEST_LINE} bytes",
+)
 _NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
 _Refusal = tuple[int, str, str, str]
 
@@ -75,9 +82,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # Per connection; each request's head starts its own count (on_message_begin).
     _head_bytes = 0
+    _parsed_bytes = 0  # of the head in progress, from the parser: its target and fields
     _header_count = 0
     _in_head = True  # blank lines before a first request count as head too
     _head_timer: asyncio.TimerHandle | None = None
+    # A refusal of bytes that came after a request still being answered: sent after its answer,
+    # so that a write Redis accepted is never answered only by a 400.
+    _deferred: _Refusal | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -95,15 +106,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         # Each request's head has its own allowance and, after a kept-alive wait, its own timer.
         self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        self._parsed_bytes = 0
         if self._head_timer is None:
             self._start_head_timer()
         super().on_message_begin()
 
+    def on_url(self, url: bytes) -> None:
+        # The parser's own count: a head completed by the chunk that holds it is bounded too.
+        self._parsed_bytes += len(url)
+        if self._parsed_bytes > MAX_REQUEST_LINE:
+            self._refuse(_LINE_TOO_LONG)
+            raise ValueError  # stops the parser; answered already
+        super().on_url(url)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
-        if self._header_count > MAX_HEADERS:
+        self._parsed_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if len(name) + len(value) + 2 > MAX_REQUEST_LINE:
+            self._refuse(_FIELD_TOO_LONG)
+            raise ValueError
+        if self._header_count > MAX_HEADERS or self._parsed_bytes > MAX_HEAD_BYTES:
             self._refuse(_HEAD_TOO_LARGE)
-            raise ValueError  # stops the parser; answered already
+            raise ValueError
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -119,8 +143,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
         self._refuse(_NOT_HTTP)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._deferred is not None and not self._answering():
+            self._refuse(self._deferred)
+
+    def _answering(self) -> bool:
+        cycle = self.cycle
+        return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+
     def _refuse(self, refusal: _Refusal) -> None:
         self._cancel_head_timer()
+        if self._answering():
+            # Bytes after a request being answered (a short Content-Length, garbage after the
+            # body): its answer goes first, then this one, then the connection closes.
+            self._deferred = self._deferred or refusal
+            self.transport.pause_reading()
+            return
         if not self.transport.is_closing():
             self.transport.write(_json_answer(*refusal))
             self.transport.close()
@@ -188,6 +227,14 @@ class BoundedThreadWorker(ThreadWorker):
             client.sendall(_json_answer(*answer))
         return None
 
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        # gunicorn bounds each field and their number, not the head as a whole: the same limit
+        # as in ASGI mode, refused (431, then the connection closes) before the function runs.
+        size = len(req.uri) + sum(len(name) + len(value) + 4 for name, value in req.headers)
+        if size > MAX_HEAD_BYTES:
+            raise LimitRequestHeaders("the request head is over the limit")
+        return super().handle_request(req, conn)
+
     def enqueue_req(self, conn: Any) -> None:
         if not isinstance(conn.sock, _DeadlineSocket):
             settings = asgi.settings
@@ -243,6 +290,33 @@ def _flask_app(app: Any, function: Any, signature_type: str) -> None:
         # /robots.txt and /favicon.ico reach the function too, which answers them in JSON.
         run = app.view_functions["run"]
         app.view_functions["error"] = lambda: run(path="")
+        # Flask's own refusals (a path its router does not match, such as /a%0Ab; a Host its
+        # URL adapter refuses; `PUT *`; the 308 for repeated slashes) would be HTML: the function
+        # answers every request itself, from the request target as sent.
+        app.register_error_handler(HTTPException, lambda error: run(path=""))
+        # The framework reads every body whole after the answer (read_request): a body declared
+        # at 300 MB was held in memory, one that never ends held a thread until the deadline.
+        # The function reads what it needs and closes the connection on a body left unread.
+        hooks = app.after_request_funcs.get(None, [])
+        hooks[:] = [hook for hook in hooks if hook is not functions_framework.read_request]
+        app.wsgi_app = _closing_when_told(app.wsgi_app)
+
+
+def _closing_when_told(wsgi_app: Any) -> Any:
+    """gunicorn drops an application's ``Connection`` header and keeps the connection open: an
+    answer that says ``Connection: close`` closes it."""
+
+    def closing(environ: Any, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
+                response = getattr(start_response, "__self__", None)  # gunicorn's Response
+                if response is not None and hasattr(response, "force_close"):
+                    response.force_close()
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return closing
 
 
 def install() -> None:

@@ -11,9 +11,10 @@ answered 503 at once rather than queued.
 
 No command is sent twice where it might have run: a timeout or a dropped connection is answered
 503, and only ``NOSCRIPT`` (the script did not run) is followed by the same call as ``EVAL``.
-The redis-py pool retries a dropped connection once at once, before the command reached Redis
-(a pooled connection may have died with a restarted Redis). Other Redis errors (a wrong type, a
-refused command) are faults, answered as a 500 by the adapter.
+The 503 says whether the command surely did not run (``redis_unavailable``) or, for a change,
+may have (``outcome_unknown``); ``redis_errors`` holds the table. The redis-py pool retries a
+dropped connection once at once (a pooled connection may have died with a restarted Redis).
+Other Redis errors (a wrong type, a refused command) are faults, answered as a 500 by the adapter.
 
 With ``REDIS_CLUSTER=1`` both entry points use redis-py's cluster clients: slot routing, ``MOVED``
 and ``ASK`` redirects, a topology refresh after a node fails. Every request touches one key, so
@@ -33,30 +34,27 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
-    MaxConnectionsError,
     NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
     SlotNotCoveredError,
     TimeoutError,
-    TryAgainError,
 )
 from redis.retry import Retry
 
-from .redis_conn import Overloaded, SharedConnection
-from .service import RedisCall, Response, finish, overloaded, redis_unavailable, storage_full
+from .redis_conn import SharedConnection
+from .redis_errors import Failure, NotSent, classify
+from .service import (
+    RedisCall,
+    Response,
+    finish,
+    overloaded,
+    redis_unavailable,
+    storage_full,
+    unconfirmed,
+)
 from .settings import Settings
 
-# Answered 503: Redis is away, slow, or (in a cluster) between owners of a slot.
-UNAVAILABLE = (
-    ConnectionError,
-    TimeoutError,
-    ClusterDownError,
-    TryAgainError,
-    SlotNotCoveredError,
-    ReadOnlyError,
-)
+# What Redis's CLIENT LIST shows for every connection the function makes.
+CLIENT_NAME = "kv-store"
 # A cluster client may retry these alone: each says the command did not run.
 CLUSTER_RETRY_ERRORS = (ClusterDownError, SlotNotCoveredError)
 CLUSTER_RETRIES = 2
@@ -78,6 +76,7 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
         "socket_timeout": settings.redis_timeout_seconds,
         "socket_connect_timeout": settings.redis_timeout_seconds,
         "health_check_interval": 0,
+        "client_name": CLIENT_NAME,
     }
 
 
@@ -111,12 +110,25 @@ def async_client(settings: Settings) -> AsyncCommands:
             max_connections=settings.redis_max_connections,
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
+            client_name=CLIENT_NAME,
         )
     return SharedConnection.from_url(
         settings.redis_url,
         timeout=settings.redis_timeout_seconds,
         max_pending=settings.redis_max_connections,
+        client_name=CLIENT_NAME,
     )
+
+
+class _Pool(redis.ConnectionPool):
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        # A connection that cannot be made or readied sent nothing: a write is known not done.
+        try:
+            return super().get_connection(*args, **kwargs)
+        except (ConnectionError, TimeoutError) as error:
+            if classify(error) is Failure.OVERLOADED:
+                raise
+            raise NotSent(str(error)) from error
 
 
 def sync_client(settings: Settings) -> SyncCommands:
@@ -124,17 +136,12 @@ def sync_client(settings: Settings) -> SyncCommands:
         return _SyncCluster.from_url(
             settings.redis_url, retry=_cluster_retry(), **_pool_options(settings)
         )
-    pool = redis.ConnectionPool.from_url(
+    pool = _Pool.from_url(
         settings.redis_url,
         retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         **_pool_options(settings),
     )
     return redis.Redis(connection_pool=pool)
-
-
-def _out_of_memory(error: ResponseError) -> bool:
-    # Redis 7 answers a script's refused write as OOM; Redis 6 wraps it in a script error.
-    return isinstance(error, OutOfMemoryError) or "-OOM command not allowed" in str(error)
 
 
 async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
@@ -153,7 +160,7 @@ async def _run_one_async(client: AsyncCommands, call: RedisCall) -> Response | R
                 raise
             reply = await client.execute_command(*call.fallback)
     except Exception as error:
-        return _failure_answer(error)
+        return _failure_answer(call, error)
     return finish(call, reply)
 
 
@@ -173,17 +180,20 @@ def _run_one_sync(client: SyncCommands, call: RedisCall) -> Response | RedisCall
                 raise
             reply = client.execute_command(*call.fallback)
     except Exception as error:
-        return _failure_answer(error)
+        return _failure_answer(call, error)
     return finish(call, reply)
 
 
-def _failure_answer(error: Exception) -> Response:
-    """The answer to a Redis error that has one: busy, away or full. Any other error is a fault,
-    raised again for the adapter to answer 500."""
-    if isinstance(error, MaxConnectionsError | Overloaded):
+def _failure_answer(call: RedisCall, error: Exception) -> Response:
+    """The answer to a Redis failure that has one (redis_errors): busy, away, full, or a change
+    whose outcome is not known. Any other error is a fault, raised again for the adapter's 500."""
+    failure = classify(error)
+    if failure is Failure.OVERLOADED:
         return overloaded(error)
-    if isinstance(error, UNAVAILABLE):  # before ResponseError: a cluster's "down" replies are ones
-        return redis_unavailable(error)
-    if isinstance(error, ResponseError) and _out_of_memory(error):
+    if failure is Failure.FULL:
         return storage_full(error)
+    if failure is Failure.UNCONFIRMED and call.unconfirmed is not None:
+        return unconfirmed(call.unconfirmed, error)
+    if failure is not None:
+        return redis_unavailable(error)
     raise error

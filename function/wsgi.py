@@ -25,6 +25,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
+_READ_WHOLE = "function.body_read_whole"
 
 
 @functools.cache
@@ -34,7 +35,19 @@ def _redis() -> store.SyncCommands:
 
 
 def handle_flask(request: flask.Request) -> flask.Response:
-    return safe_response(respond(request), _flask_response)
+    answer = respond(request)
+    if not _body_read(request):
+        # What is left of the body is not read (nor held): the connection cannot carry another
+        # request, so the answer says it closes (function.serving has gunicorn close it).
+        answer.headers = {**answer.headers, "Connection": "close"}
+    return safe_response(answer, _flask_response)
+
+
+def _body_read(request: flask.Request) -> bool:
+    """Whether the request's body, if it has one, was read to its end."""
+    if not request.content_length and "transfer-encoding" not in request.headers:
+        return True
+    return bool(request.environ.get(_READ_WHOLE))
 
 
 def respond(request: flask.Request) -> Response:
@@ -44,6 +57,8 @@ def respond(request: flask.Request) -> Response:
         limit = body_limit(method, request.headers, settings)
         try:
             body = request.stream.read(limit) if limit else b""
+            # Fewer bytes than asked for: the body ended (an over-long one fills the limit).
+            request.environ[_READ_WHOLE] = bool(limit) and len(body) < limit
         except (ClientDisconnected, OSError) as error:
             # functions-framework drains the body after each request (get_data); with the socket
             # timed out or gone there is nothing left to read: say so.
@@ -76,6 +91,9 @@ def _raw_path(request: flask.Request) -> bytes:
 
 
 def _flask_response(response: Response) -> flask.Response:
-    return flask.Response(
+    answer = flask.Response(
         response.body, response.status, response.headers, content_type=response.content_type
     )
+    if response.content_type is None:
+        del answer.headers["Content-Type"]  # Flask's default text/html would be a lie on a 204
+    return answer

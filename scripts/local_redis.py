@@ -19,13 +19,14 @@ from urllib.parse import quote
 import redis
 
 # The Redis user the function connects as: only the commands it sends (function/service.py: GET,
-# SET, INCR, DEL, EVALSHA, EVAL) and those its Lua scripts call (GET, PTTL, SET, DEL), only on
-# keys under the default KEY_PREFIX "kv:". k8s/redis/statefulset.yaml and docker-compose.yml give
-# the same rules (tests/deploy/test_redis_acl.py compares them).
+# SET, INCR, DEL, EVALSHA, EVAL; CLIENT SETNAME naming its connections) and those its Lua
+# scripts call (GET, PTTL, SET, DEL), only on keys under the default KEY_PREFIX "kv:".
+# k8s/redis/statefulset.yaml and docker-compose.yml give the same rules
+# (tests/deploy/test_redis_acl.py compares them).
 FUNCTION_USER = "kv-function"
 FUNCTION_ACL_RULES = (
     "resetkeys", "~kv:*", "resetchannels", "-@all",
-    "+evalsha", "+eval", "+get", "+incr", "+del", "+set", "+pttl",
+    "+evalsha", "+eval", "+get", "+incr", "+del", "+set", "+pttl", "+client|setname",
 )  # fmt: skip
 
 
@@ -101,7 +102,9 @@ class RedisServer:
         address = rest.rpartition("@")[2]
         return f"{scheme}://{FUNCTION_USER}:{self.function_password}@{address}"
 
-    def start(self, timeout: float = 10.0) -> RedisServer:
+    def start(self, timeout: float = 10.0, *, loaded: bool = True) -> RedisServer:
+        """Starts the server; returns once it answers, and with ``loaded`` (the default) once it
+        has loaded its data too (until then it answers every command ``-LOADING``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.tls_files:
             certificate, key = map(str, self.tls_files)
@@ -131,7 +134,9 @@ class RedisServer:
             try:
                 client.ping()
                 return self
-            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+            except redis.ConnectionError as error:
+                if not loaded and isinstance(error, redis.exceptions.BusyLoadingError):
+                    return self
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(

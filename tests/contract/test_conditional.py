@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .conftest import error_of
+from tests.conftest import RunningFunction
+
+from .conftest import error_of, put_head, raw_request
 
 
 def test_a_document_read_can_be_written_back(client: httpx.Client, path: str) -> None:
@@ -130,11 +132,11 @@ def test_only_one_of_many_conditional_writers_wins(
 
 
 @pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
-@pytest.mark.parametrize("value", ['""', 'W/""', '"", W/"x+#"', "no-quotes"])
+@pytest.mark.parametrize("value", ['""', 'W/""', '"", W/"x+#"', '"a,b", , "c"'])
 def test_odd_entity_tags_are_compared_not_a_fault(
     client: httpx.Client, path: str, header: str, value: str
 ) -> None:
-    """Empty or malformed tags name no stored document: If-Match fails, If-None-Match holds."""
+    """Empty or unknown tags name no stored document: If-Match fails, If-None-Match holds."""
     tag = client.put(path, json={"v": 1}).headers["etag"]
     answer = client.put(path, json={"v": 2}, headers={header: value})
     if header == "If-Match":
@@ -143,3 +145,41 @@ def test_odd_entity_tags_are_compared_not_a_fault(
     else:
         assert answer.status_code == 200
         assert answer.headers["etag"] != tag
+
+
+MALFORMED = ["no-quotes", '*, "x"', '"x", *', "", ",", '"x" "y"', '"unterminated', "W/x", 'w/"x"']
+
+
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+@pytest.mark.parametrize("value", MALFORMED)
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "GET"])
+def test_a_malformed_condition_is_a_400_that_changes_nothing(
+    client: httpx.Client, path: str, header: str, value: str, method: str
+) -> None:
+    """RFC 9110 §13.1: "*" alone, or a list of quoted entity-tags; anything else is refused,
+    never read as no condition (``If-None-Match: *, "x"`` once overwrote a document)."""
+    tag = client.put(path, json={"v": 1}).headers["etag"]
+    answer = client.request(method, path, json={"v": 2}, headers={header: value})
+    assert answer.status_code == 400, answer.text
+    assert error_of(answer) == "invalid_precondition"
+    assert client.get(path).headers["etag"] == tag
+
+
+@pytest.mark.parametrize("header", [b"If-Match", b"If-None-Match"])
+def test_a_field_on_several_lines_is_one_list(
+    function: RunningFunction, client: httpx.Client, path: str, header: bytes
+) -> None:
+    """Repeated lines are one comma-joined list (RFC 9110 §5.3) in every mode: "*" on one line
+    and a tag on another is malformed, and a create-only guard cannot be slipped past."""
+    tag = client.put(path, json={"v": 1}).headers["etag"].encode()
+    body = b'{"v": 2}'
+    target = path.encode()
+    for lines in ([b"*", b'"x"'], [b'"x"', b"*"]):
+        extra = b"".join(header + b": " + line + b"\r\n" for line in lines)
+        answer = raw_request(function.url, put_head(target, body, extra), body)
+        assert answer.status == 400, answer.body
+        assert answer.json()["error"] == "invalid_precondition"
+    # The current tag on a second line counts: If-Match holds, If-None-Match fails.
+    extra = header + b': "x"\r\n' + header + b": " + tag + b"\r\n"
+    answer = raw_request(function.url, put_head(target, body, extra), body)
+    assert answer.status == (200 if header == b"If-Match" else 412), answer.body

@@ -123,14 +123,21 @@ def test_a_head_that_never_ends_is_closed(limited: RunningFunction) -> None:
         assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
 
 
-def test_a_body_that_never_arrives_is_a_408(limited: RunningFunction) -> None:
+@pytest.mark.parametrize("client_closes", [True, False])
+def test_a_body_that_never_arrives_is_a_408(limited: RunningFunction, client_closes: bool) -> None:
+    head = put_head(b"/limits/d", b"x" * 100)
+    if not client_closes:
+        head = head.replace(b"Connection: close\r\n", b"")
     with _connect(limited.url) as sock:
-        sock.sendall(put_head(b"/limits/d", b"x" * 100) + b'{"a":')
+        sock.sendall(head + b'{"a":')
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"request_timeout" in answer
+    # The rest of the body may still come: the server says it closes, and does (recv ended).
+    head_lines = answer.partition(b"\r\n\r\n")[0].lower().split(b"\r\n")
+    assert b"connection: close" in head_lines and b"connection: keep-alive" not in head_lines
     with httpx.Client(base_url=limited.url, timeout=10) as http:
         assert http.get("/limits/d").status_code == 404
 

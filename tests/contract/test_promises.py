@@ -47,7 +47,8 @@ def test_slow_redis_is_a_503_within_the_timeout_and_not_retried(
             proxy.delay_open_connections(TIMEOUT_SECONDS * 3)
             response = http.get("/")
             assert response.status_code == 503, response.text
-            assert error_of(response) == "redis_unavailable"
+            # The hit left for Redis and no reply came: it may have been counted (it was).
+            assert error_of(response) == "outcome_unknown"
             assert response.headers["retry-after"] == "1"
             time.sleep(TIMEOUT_SECONDS * 4)  # every delayed reply has arrived
             # The timed-out INCR ran in Redis exactly once: it was not sent again.

@@ -71,11 +71,19 @@ def test_redis_frozen_then_thawed(
         assert_working(http)
         os.kill(pid, signal.SIGSTOP)  # accepts connections, answers nothing
         try:
-            assert_unavailable(http.get("/outage/doc"))
-            assert_unavailable(http.get("/"))
+            # The write leaves on the open connection and no reply comes: it may have been
+            # applied, and the answer says so rather than "unavailable".
+            unconfirmed = http.put("/outage/doc", json={"alive": "maybe"})
+            assert unconfirmed.status_code == 503, unconfirmed.text
+            assert error_of(unconfirmed) == "outcome_unknown"
+            assert unconfirmed.headers["retry-after"] == "1"
+            assert "may have been stored" in unconfirmed.json()["message"]
+            assert_unavailable(http.get("/outage/doc"))  # a read changed nothing
             assert http.get("/health/readiness").status_code == 200
         finally:
             os.kill(pid, signal.SIGCONT)
+        # Redis resumed and ran the write: it was applied, as the answer allowed.
+        assert http.get("/outage/doc").json()["alive"] == "maybe"
         assert_working(http)
 
 

@@ -714,3 +714,10 @@ def test_safe_response_falls_back_to_a_bare_answer(
         assert error_of(answer) == (500, "internal")
         assert json.loads(answer.body)["message"] == "internal error"
     assert [r.getMessage() for r in caplog.records] == ["could not build the answer"]
+
+
+def test_the_asterisk_target_is_for_options_alone() -> None:
+    refused = answered(dispatch(request("PUT", b"*", b"{}", headers=JSON_HEADERS), SETTINGS))
+    assert error_of(refused) == (400, "bad_request")
+    options = answered(dispatch(request("OPTIONS", b"*"), SETTINGS))
+    assert error_of(options) == (405, "method_not_allowed")

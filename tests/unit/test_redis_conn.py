@@ -18,12 +18,12 @@ import redis
 from redis.exceptions import (
     ConnectionError,
     NoScriptError,
-    OutOfMemoryError,
     ResponseError,
     TimeoutError,
 )
 
-from function.redis_conn import Endpoint, Overloaded, SharedConnection
+from function.redis_conn import Endpoint, SharedConnection
+from function.redis_errors import NotSent, QueueFull
 from scripts.local_redis import RedisServer, server_binary, supports_tls
 from tests.conftest import make_certificate
 
@@ -120,7 +120,7 @@ def test_more_waiting_requests_than_allowed_are_refused_at_once(server: RedisSer
         shared = connect(server, timeout=2.0, max_pending=2)
         blocked = [asyncio.ensure_future(shared.execute_command("BLPOP", "q", 0.3)) for _ in "ab"]
         await asyncio.sleep(0.05)
-        with pytest.raises(Overloaded, match="Too many connections"):
+        with pytest.raises(QueueFull, match="Too many connections"):
             await shared.execute_command("PING")
         assert await asyncio.gather(*blocked) == [None, None]
         assert await shared.execute_command("PING") == b"PONG"
@@ -310,7 +310,8 @@ def test_reconnection_backs_off_from_25_ms_doubling_to_half_a_second(
 
 
 def test_a_connection_that_does_not_open_in_time_is_a_timeout() -> None:
-    # A listener that accepts TCP but never speaks TLS: the handshake would wait a minute.
+    # A listener that accepts TCP but never speaks TLS: the handshake would wait a minute. Nothing
+    # was sent, so the error says so (a write is known not to have run).
     with socket.socket() as mute:
         mute.bind(("127.0.0.1", 0))
         mute.listen()
@@ -320,7 +321,7 @@ def test_a_connection_that_does_not_open_in_time_is_a_timeout() -> None:
             shared = SharedConnection.from_url(
                 f"rediss://127.0.0.1:{port}?ssl_cert_reqs=none", timeout=0.2, max_pending=4
             )
-            with pytest.raises(TimeoutError, match=r"^Timeout connecting to Redis$"):
+            with pytest.raises(NotSent, match=r"^Timeout connecting to Redis$"):
                 await asyncio.wait_for(shared.execute_command("PING"), 5)
 
         asyncio.run(scenario())
@@ -345,7 +346,7 @@ def test_unsent_bytes_over_the_bound_are_refused(server: RedisServer) -> None:
             # Refused once what waits unsent is over the bound: the 4th still fits (3 x size).
             assert outcomes[:4] == [b"OK"] * 4, outcomes
             for refused in outcomes[4:]:
-                assert isinstance(refused, Overloaded)
+                assert isinstance(refused, QueueFull)
                 assert str(refused) == "Too many connections: the write buffer to Redis is full"
 
     asyncio.run(scenario())
@@ -356,7 +357,7 @@ def test_overloaded_names_the_setting(server: RedisServer) -> None:
         shared = connect(server, timeout=1.0, max_pending=1)
         blocked = asyncio.ensure_future(shared.execute_command("BLPOP", "q", 0.1))
         await asyncio.sleep(0.02)
-        with pytest.raises(Overloaded) as refused:
+        with pytest.raises(QueueFull) as refused:
             await shared.execute_command("PING")
         assert str(refused.value) == (
             "Too many connections: 1 requests already wait on Redis (REDIS_MAX_CONNECTIONS)"
@@ -366,13 +367,16 @@ def test_overloaded_names_the_setting(server: RedisServer) -> None:
     asyncio.run(scenario())
 
 
-def test_error_replies_become_redis_py_classes(server: RedisServer) -> None:
+def test_error_replies_keep_their_codes(server: RedisServer) -> None:
     async def scenario() -> None:
         shared = connect(server)
         await shared.execute_command("CONFIG", "SET", "maxmemory", "1")
         await shared.execute_command("CONFIG", "SET", "maxmemory-policy", "noeviction")
-        with pytest.raises(OutOfMemoryError, match=r"^command not allowed when used memory"):
+        with pytest.raises(
+            ResponseError, match=r"^OOM command not allowed when used memory"
+        ) as full:
             await shared.execute_command("SET", "key", "value")
+        assert full.value.status_code == "OOM"
         await shared.execute_command("CONFIG", "SET", "maxmemory", "0")
         with pytest.raises(NoScriptError, match=r"^No matching script"):
             await shared.execute_command("EVALSHA", "0" * 40, 0)
@@ -387,7 +391,8 @@ def test_error_replies_become_redis_py_classes(server: RedisServer) -> None:
         with pytest.raises(ResponseError) as refused:
             await shared.execute_command("AUTH", "nobody", "wrong")
         assert type(refused.value) is ResponseError
-        assert str(refused.value) == "invalid username-password pair or user is disabled."
+        assert str(refused.value) == "WRONGPASS invalid username-password pair or user is disabled."
+        assert refused.value.status_code == "WRONGPASS"
         assert await shared.execute_command("GET", "key") == b"value"
 
     asyncio.run(scenario())

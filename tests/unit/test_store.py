@@ -30,7 +30,7 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 
-from function import service, store
+from function import redis_errors, service, store
 from function.service import RedisCall, Request, Response, dispatch
 from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
@@ -56,6 +56,13 @@ def call(method: str, path: str, body: bytes = b"", query: bytes = b"") -> Redis
 def assert_unavailable(response: Response) -> None:
     assert response.status == 503
     assert json.loads(response.body)["error"] == "redis_unavailable"
+    assert response.headers == {"Retry-After": "1"}
+
+
+def assert_unconfirmed(response: Response, message: str = service.UNCONFIRMED_HIT) -> None:
+    """The answer to a change sent to Redis whose reply did not come: it may have run."""
+    assert response.status == 503
+    assert json.loads(response.body) == {"error": "outcome_unknown", "message": message}
     assert response.headers == {"Retry-After": "1"}
 
 
@@ -248,7 +255,7 @@ async def test_async_redis_down_is_unavailable_and_logged(
     assert str(port) in record.getMessage()
 
 
-def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
+def test_sync_reply_slower_than_the_timeout_is_unconfirmed_and_not_retried(
     server: RedisServer, direct: redis.Redis
 ) -> None:
     with (
@@ -259,24 +266,72 @@ def test_sync_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
         # Under 4x the setting: a longer timeout would answer. Only the open connection is slow,
         # so a client that retried on a new one would answer too.
         proxy.delay_open_connections(TIMEOUT * 3)
-        assert_unavailable(store.run_sync(client, call("GET", "/")))
+        assert_unconfirmed(store.run_sync(client, call("GET", "/")))
         time.sleep(TIMEOUT * 4)
-    # The timed-out INCR ran once: a retry would have counted the hit twice.
+    # The timed-out INCR ran once: a retry would have counted the hit twice; and it did run, so
+    # the answer did not say it had not.
     assert direct.get("kv:count") == b"2"
 
 
 @pytest.mark.asyncio
-async def test_async_reply_slower_than_the_timeout_is_unavailable_and_not_retried(
+async def test_async_reply_slower_than_the_timeout_is_unconfirmed_and_not_retried(
     server: RedisServer, direct: redis.Redis
 ) -> None:
     with DelayingProxy(server.port) as proxy:
         client = store.async_client(settings_for(proxy.url))
         assert (await store.run_async(client, call("GET", "/"))).body == b"Count is 1."
         proxy.delay_open_connections(TIMEOUT * 3)
-        assert_unavailable(await store.run_async(client, call("GET", "/")))
+        assert_unconfirmed(await store.run_async(client, call("GET", "/")))
         await client.aclose()
         time.sleep(TIMEOUT * 4)
     assert direct.get("kv:count") == b"2"
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [(("PUT", "/late", b'{"a": 1}'), service.UNCONFIRMED_PUT),
+     (("PUT", "/late", b'{"a": 1}', b"ttl=keep"), service.UNCONFIRMED_PUT),
+     (("DELETE", "/late"), service.UNCONFIRMED_DELETE)],
+)  # fmt: skip
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_change_whose_reply_is_late_is_unconfirmed_and_read_is_unavailable(
+    server: RedisServer, direct: redis.Redis, request_: tuple[Any, ...], message: str, mode: str
+) -> None:
+    """A change that left for Redis and got no reply in time may have been applied: the answer
+    says so. A read that timed out changed nothing: Redis is unavailable."""
+    direct.set("kv:r:/late", b"%d {}" % (time.time_ns() // 1_000_000 + 60_000))
+    direct.script_load(service.WRITE.source)  # else the late reply is NOSCRIPT: nothing ran
+
+    def late(request: RedisCall) -> Response:
+        """The answer to ``request`` on a fresh client whose connection is then made slow."""
+        warm = call("GET", "/late")  # opens the connection that alone is made slow
+        if mode == "sync":
+            with store.sync_client(settings_for(proxy.url)) as client:
+                assert store.run_sync(client, warm).status == 200
+                proxy.delay_open_connections(TIMEOUT * 3)
+                return store.run_sync(client, request)
+
+        async def on_async() -> Response:
+            client = store.async_client(settings_for(proxy.url))
+            assert (await store.run_async(client, warm)).status == 200
+            proxy.delay_open_connections(TIMEOUT * 3)
+            answer = await store.run_async(client, request)
+            await client.aclose()
+            return answer
+
+        return asyncio.run(on_async())
+
+    with DelayingProxy(server.port) as proxy:
+        answers = [late(call("GET", "/late")), late(call(*request_))]
+        time.sleep(TIMEOUT * 4)
+    read, changed = answers
+    assert_unconfirmed(changed, message)
+    assert_unavailable(read)
+    stored = direct.get("kv:r:/late")
+    if request_[0] == "PUT":
+        assert stored_document(stored)[1]["a"] == 1, "the unconfirmed write was applied"
+    else:
+        assert stored is None, "the unconfirmed delete was applied"
 
 
 def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis.Redis) -> None:
@@ -300,7 +355,7 @@ def test_sync_connection_dropped_under_a_command_is_retried_once(
         proxy.drop_next_commands(1)
         assert store.run_sync(client, call("GET", "/")).body == b"Count is 2."
         proxy.drop_next_commands(2)  # dropped again on the retry: one retry only, then a 503
-        assert_unavailable(store.run_sync(client, call("GET", "/")))
+        assert_unconfirmed(store.run_sync(client, call("GET", "/")))
     assert direct.get("kv:count") == b"2"
 
 
@@ -394,11 +449,13 @@ async def test_async_write_refused_for_memory_is_storage_full(
 def test_out_of_memory_is_told_by_class_or_by_redis_6_script_error() -> None:
     from redis.exceptions import OutOfMemoryError
 
-    assert store._out_of_memory(OutOfMemoryError("command not allowed when used memory > x"))
+    full = redis_errors.Failure.FULL
+    error = OutOfMemoryError("command not allowed when used memory > x", status_code="OOM")
+    assert redis_errors.classify(error) is full
     wrapped = "Error running script (call to f_1): @user_script:9: -OOM command not allowed"
-    assert store._out_of_memory(ResponseError(wrapped))
-    assert not store._out_of_memory(ResponseError("WRONGTYPE Operation against a key"))
-    assert not store._out_of_memory(ResponseError("-oom command not allowed"))
+    assert redis_errors.classify(ResponseError(wrapped)) is full
+    assert redis_errors.classify(ResponseError("WRONGTYPE Operation against a key")) is None
+    assert redis_errors.classify(ResponseError("-oom command not allowed")) is None
 
 
 def test_overload_is_logged_with_the_error(
