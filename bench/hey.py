@@ -31,6 +31,7 @@ class LoadRequest:
     url: str
     body: str | None = None
     content_type: str | None = None
+    headers: tuple[str, ...] = ()  # "Name: value", each sent with -H
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def run_hey(
         command += ["-d", request.body]
     if request.content_type is not None:
         command += ["-T", request.content_type]
+    for header in request.headers:
+        command += ["-H", header]
     command.append(request.url)
     finished = subprocess.run(command, capture_output=True, text=True, check=False)
     if finished.returncode != 0:

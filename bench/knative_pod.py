@@ -12,6 +12,7 @@ containerConcurrency that bounds the latency.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import time
@@ -42,6 +43,27 @@ def one_pod(namespace: str, service: str) -> tuple[str, str]:
     return pods[0]["metadata"]["name"], pods[0]["status"]["podIP"]
 
 
+def write_token(namespace: str) -> str:
+    done = addons.kubectl(
+        "get", "secret", "kv-store-tokens", "-n", namespace, "-o", "jsonpath={.data.write-token}"
+    )
+    return base64.b64decode(done.stdout).decode()
+
+
+def store(ip: str, path: str, token: str) -> None:
+    """The document every GET reads: a real Redis round trip, as most requests make."""
+    put = LoadRequest(
+        "PUT",
+        f"http://{ip}:{FUNCTION_PORT}{path}",
+        body='{"bench": "knative-pod"}',
+        content_type="application/json",
+        headers=(f"Authorization: Bearer {token}",),
+    )
+    result, _ = run_hey(put, duration_seconds=0.2, concurrency=1, prefix=network.enter())
+    if not result.successes:
+        raise SystemExit(f"knative_pod: could not store {path}: {result.status_counts}")
+
+
 def measure(ip: str, port: int, path: str, concurrency: int, seconds: float) -> LoadResult:
     result, _ = run_hey(
         LoadRequest("GET", f"http://{ip}:{port}{path}"),
@@ -57,20 +79,21 @@ def measure(ip: str, port: int, path: str, concurrency: int, seconds: float) -> 
 def knee(rows: list[dict[str, Any]], key: str) -> int:
     """The lowest concurrency whose throughput is within 10% of the best seen."""
     best = max(r[key]["rps"] for r in rows)
-    return min(r["concurrency"] for r in rows if r[key]["rps"] >= 0.9 * best)
+    return min(int(r["concurrency"]) for r in rows if r[key]["rps"] >= 0.9 * best)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.knative_pod", description=__doc__)
     parser.add_argument("--namespace", default="kv-store")
     parser.add_argument("--service", default="kv-store")
-    parser.add_argument("--path", default="/health/readiness", help="what each request asks for")
+    parser.add_argument("--path", default="/bench/knative-pod", help="the resource each GET reads")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/knative-pod.json"))
     args = parser.parse_args(argv)
     name, ip = one_pod(args.namespace, args.service)
     print(f"pod {name} at {ip}: queue-proxy :{QUEUE_PROXY_PORT} and function :{FUNCTION_PORT}")
+    store(ip, args.path, write_token(args.namespace))
     rows = []
     for concurrency in CONCURRENCIES:
         taken: dict[str, list[LoadResult]] = {"queue_proxy": [], "function": []}

@@ -1,4 +1,4 @@
-"""python -m localcluster {build,built,up,down,status,load IMAGE,env}: a one-node Knative cluster."""
+"""python -m localcluster COMMAND: a one-node Knative cluster built from Go modules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from localcluster.progress import ClusterError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__)
-    parser.add_argument("command", choices=["build", "built", "up", "down", "status", "load", "env"])
+    parser.add_argument(
+        "command", choices=["build", "built", "up", "down", "status", "load", "env"]
+    )
     parser.add_argument("image", nargs="?", help="load: an image in podman's storage")
     args = parser.parse_args(argv)
     try:
