@@ -64,6 +64,7 @@ if [ "$KUBE_CONTEXT" = "${LOCALCLUSTER_CONTEXT:-}" ] && [ -z "${FUNCTION_URL:-}"
     hosts=$(mktemp)
     { cat /etc/hosts; printf '%s %s\n' "$LOCALCLUSTER_NODE_IP" "${url#*://}"; } > "$hosts"
     echo "e2e: ${url#*://} resolves to the local cluster's node $LOCALCLUSTER_NODE_IP for this run"
+    # shellcheck disable=SC2016  # $0 and $@ belong to the inner sh
     exec unshare --mount -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$hosts" \
         env KUBE_CONTEXT="$KUBE_CONTEXT" "$0"
 fi

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154  # work_dir and the other inputs below are the caller's
 # The function and its Redis, deployed into a cluster that runs Knative Serving: sourced by
 # scripts/cluster-up.sh (minikube) and scripts/localcluster-deploy.sh (the local cluster).
 # The caller defines step, info, die and k (kubectl on its context) and sets KUBE_CONTEXT,
