@@ -185,6 +185,7 @@ def wait_available(namespace: str, deployments: list[str], timeout: float = 300)
 def install() -> None:
     with step("node Ready"):
         wait_node_ready()
+        apply(_local_manifest("node-access.yaml"))
     with step("CoreDNS (cluster.local only, no forwarding)"):
         apply(_local_manifest("coredns.yaml"))
         wait_available("kube-system", ["coredns"])

@@ -27,6 +27,7 @@ DAEMONS = [
     "kube-controller-manager",
     "kube-scheduler",
     "containerd",
+    "registry",
     "kubelet",
     "kube-proxy",
 ]
@@ -160,5 +161,6 @@ def shell_env() -> str:
         "LOCALCLUSTER_CONTEXT": layout.NAME,
         "LOCALCLUSTER_NODE_IP": layout.NODE_IP,
         "LOCALCLUSTER_VOLUMES": layout.state_dir() / "volumes",
+        "LOCALCLUSTER_REGISTRY": f"{layout.NODE_IP}:{layout.REGISTRY_PORT}",
     }
     return "\n".join(f"export {key}={shlex.quote(str(value))}" for key, value in values.items())

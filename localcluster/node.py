@@ -88,6 +88,8 @@ state = "{root}/state"
 
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "{root}/certs.d"
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = "{layout.PAUSE_IMAGE}"
 
@@ -114,6 +116,13 @@ state = "{root}/state"
   stream_server_address = "127.0.0.1"
 """
     )
+    # The cluster's own registry speaks plain HTTP, on the node's address only.
+    registry = f"{layout.NODE_IP}:{layout.REGISTRY_PORT}"
+    (root / "certs.d" / registry).mkdir(parents=True, exist_ok=True)
+    (root / "certs.d" / registry / "hosts.toml").write_text(
+        f'server = "http://{registry}"\n\n[host."http://{registry}"]\n'
+        '  capabilities = ["pull", "resolve"]\n'
+    )
     # The bridge never masquerades: pod traffic has nowhere to go but the node and other pods.
     (root / "cni" / "10-bridge.conflist").write_text(
         json.dumps(
@@ -139,6 +148,22 @@ state = "{root}/state"
             },
             indent=2,
         )
+    )
+    return config
+
+
+def write_registry_config() -> Path:
+    """distribution's registry: storage in the state folder, HTTP on the node's address."""
+    config = layout.state_dir() / "registry.yaml"
+    config.write_text(
+        f"""version: 0.1
+log: {{level: info}}
+storage:
+  filesystem: {{rootdirectory: {layout.state_dir() / "registry"}}}
+  delete: {{enabled: true}}
+http:
+  addr: {layout.NODE_IP}:{layout.REGISTRY_PORT}
+"""
     )
     return config
 
@@ -363,6 +388,13 @@ def start_daemons() -> None:
         )
         wait_for("its socket", lambda: _unix_socket_answers(containerd_socket()), "containerd")
     import_images()
+    with step(f"registry on {layout.NODE_IP}:{layout.REGISTRY_PORT} (for func's own builds)"):
+        processes.start(
+            "registry", [str(layout.program("registry")), "serve", str(write_registry_config())]
+        )
+        wait_for(
+            "/v2/", _http_ok(f"http://{layout.NODE_IP}:{layout.REGISTRY_PORT}/v2/"), "registry"
+        )
     with step("kubelet"):
         processes.start(
             "kubelet",

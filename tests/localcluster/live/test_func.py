@@ -4,8 +4,10 @@ Needs `make localcluster-deploy` first (the Secrets, Redis and the image in the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -62,3 +64,27 @@ def test_func_deploy_with_the_projects_image_then_invoke(
     invoked = func(project, "invoke", "--request-type=GET")
     assert invoked.returncode == 0, invoked.stdout + invoked.stderr
     assert invoked.stdout.startswith("Count is ")
+
+
+def test_funcs_own_build_pushed_to_the_clusters_registry(running_cluster: None) -> None:
+    """`DEPLOY_WITH=func-build make localcluster-deploy`: func's host builder on the Debian-made
+    base, pushed to the cluster's registry, pulled by the node; the project's tree untouched."""
+    status_before = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    deployed = subprocess.run(
+        [str(ROOT / "scripts" / "localcluster-deploy.sh")],
+        cwd=ROOT, env={**os.environ, "DEPLOY_WITH": "func-build", "PYTHON": sys.executable},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    live = kube.get("ksvc", "kv-store", "-n", NAMESPACE)
+    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{layout.NODE_IP}:{layout.REGISTRY_PORT}/kv-store@sha256:")
+    assert kube.condition(live, "Ready") == "True"
+    answer = kube.through_route(HOST, "/")
+    assert answer.status_code == 200 and answer.text.startswith("Count is ")
+    status_after = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert status_after == status_before  # func wrote into a scratch copy, not the project
