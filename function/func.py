@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from starlette.types import Receive, Scope, Send
 
-from . import store
+from . import resp, store
 from .asgi import serve
 from .settings import Settings
 
@@ -69,4 +69,6 @@ class Function:
 
 def new() -> Function:
     """func-python's constructor; a bad setting ends the process here, before it listens."""
-    return Function(Settings.from_env(os.environ))
+    function = Function(Settings.from_env(os.environ))
+    resp.warn_if_slow()  # func's host build may ship a hiredis of another platform
+    return function

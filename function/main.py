@@ -9,7 +9,7 @@ import sys
 from function.settings import ConfigError
 
 try:
-    from function import logs, serving
+    from function import logs, resp, serving
     from function.asgi import handle, settings
     from function.wsgi import handle_flask
 except ConfigError as error:
@@ -17,6 +17,7 @@ except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
 logs.configure(settings.log_format)
+resp.warn_if_slow()  # here, before gunicorn forks its workers: once per server
 serving.install()
 
 __all__ = ["handle", "handle_flask"]

@@ -5,7 +5,7 @@ a write and a read system call, and redis-py's Python-level reply parsing. Here 
 writes its command into one connection as it comes (commands of the same event-loop turn, and of
 the requests that turn woke, leave in one write, so Redis reads them in one system call too) and
 waits for its reply; replies come back in the order the commands went out and ``hiredis.Reader``
-(C) parses them.
+(C) parses them; where hiredis cannot be imported, redis-py's pure-Python parser does (``resp``).
 
 What a shared connection must get right, and where it is done:
 - every reply is awaited at most ``timeout`` seconds (``_Link._expire``); a reply that comes after
@@ -34,11 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import hiredis
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from . import redis_errors
+from . import redis_errors, resp
 from .redis_errors import NotSent, QueueFull, reply_error
 
 # Back-off between connection attempts after failures: 25 ms, doubling, at most this.
@@ -112,7 +111,10 @@ class _Link(asyncio.Protocol):
         self.timeout = timeout
         self.max_pending = max_pending
         self.max_buffer_bytes = max_buffer_bytes
-        self.reader = hiredis.Reader(replyError=ResponseError)
+        codec = resp.CODEC
+        self.reader = codec.reader(ResponseError)
+        self.pack = codec.pack
+        self.protocol_error = codec.protocol_error
         self.transport: asyncio.Transport | None = None
         # (future, deadline) per command written; a future already done was given up on.
         self.pending: deque[tuple[asyncio.Future[Any], float]] = deque()
@@ -142,7 +144,7 @@ class _Link(asyncio.Protocol):
                     else:
                         future.set_result(reply)
                 reply = reader.gets()
-        except (hiredis.ProtocolError, IndexError) as error:  # garbage, or a reply nobody asked
+        except (self.protocol_error, IndexError) as error:  # garbage, or a reply nobody asked
             self.close(ConnectionError(f"Redis sent an unreadable reply: {error}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -161,7 +163,7 @@ class _Link(asyncio.Protocol):
         assert self.transport is not None
         if self.transport.get_write_buffer_size() + self.unsent_bytes > self.max_buffer_bytes:
             raise QueueFull("Too many connections: the write buffer to Redis is full")
-        packed = hiredis.pack_command(tuple(command))
+        packed = self.pack(tuple(command))
         if not self.unsent:
             self.loop.call_soon(self._flush_after_ready)
         self.unsent.append(packed)

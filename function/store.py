@@ -1,8 +1,9 @@
 """Redis clients and the one place a ``RedisCall`` meets Redis.
 
 The ASGI entry point shares one connection per process (``redis_conn``): commands are written as
-they come and replies parsed by hiredis, about a tenth of the CPU per command of a connection pool
-(the figures are in the README). The Flask entry point serves one request per thread, so it keeps
+they come and replies parsed by hiredis (by redis-py's Python parser where hiredis cannot be
+imported: ``resp``), about a tenth of the CPU per command of a connection pool (the figures are in
+the README). The Flask entry point serves one request per thread, so it keeps
 redis-py's thread-safe pool, which parses with hiredis too once hiredis is installed.
 
 Every request waits at most about ``redis_timeout_seconds`` on Redis: to connect and for its

@@ -1,6 +1,7 @@
 """The shared connection (``function/redis_conn.py``) against a real Redis: replies meet their own
 requests, late replies are dropped, a lost connection fails every waiting request at once, and the
-bounds hold."""
+bounds hold. Every test runs twice: on hiredis, and on the pure-Python codec that takes its place
+where hiredis cannot be imported (``function/resp.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hiredis
 import pytest
 import redis
 from redis.exceptions import (
@@ -22,10 +22,19 @@ from redis.exceptions import (
     TimeoutError,
 )
 
+from function import resp
 from function.redis_conn import Endpoint, SharedConnection
 from function.redis_errors import NotSent, QueueFull
 from scripts.local_redis import RedisServer, server_binary, supports_tls
 from tests.conftest import make_certificate
+
+
+@pytest.fixture(autouse=True, params=["hiredis", "redis-py"])
+def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> resp.Codec:
+    chosen = resp.HIREDIS if request.param == "hiredis" else resp.PYTHON
+    assert chosen is not None, "the tests' environment has hiredis"
+    monkeypatch.setattr(resp, "CODEC", chosen)
+    return chosen
 
 
 @pytest.fixture
@@ -327,9 +336,9 @@ def test_a_connection_that_does_not_open_in_time_is_a_timeout() -> None:
         asyncio.run(scenario())
 
 
-def test_unsent_bytes_over_the_bound_are_refused(server: RedisServer) -> None:
+def test_unsent_bytes_over_the_bound_are_refused(server: RedisServer, codec: resp.Codec) -> None:
     command = ("SET", "key", "v" * 1000)
-    size = len(hiredis.pack_command(command))
+    size = len(codec.pack(command))
 
     async def one_turn(shared: SharedConnection) -> list[BaseException | object]:
         return await asyncio.gather(
