@@ -35,7 +35,7 @@ ACCOUNTED: list[tuple[str, str | None, str]] = [
     (r"\.venv/bin/python -m loadtest --url \"(\$URL|http://\$\(minikube .*)\" .*", None, CLUSTER),
     (r"(sudo )?make localcluster-(up|down)", "tests/localcluster/live/test_lifecycle.py",
      "up, a second up, status and down, where the local cluster is built (.ci/run)"),
-    (r"(DEPLOY_WITH=func )?make localcluster-deploy", ".ci/run",
+    (r"(DEPLOY_WITH=func(-build)? )?make localcluster-deploy", ".ci/run",
      "where the local cluster is built, before make e2e and tests/localcluster/live/test_func.py"),
     (r"curl -H \"Host: [a-z.-]+\.knative\.test\" http://10\.250\.0\.2/", None,
      "the local cluster running (tests/localcluster/live/test_smoke.py curls the same way)"),
