@@ -64,7 +64,7 @@ lint: $(BIN)/.installed ## ruff (lint and format) and mypy in strict mode
 	@$(BIN)/ruff format --quiet --check .
 	@$(BIN)/mypy
 
-# Mutation testing of function/ with the fast tests (tests/unit): mutmut's config is in
+# Mutation testing of function/ with the fast tests and the defaults' tests: mutmut's config is in
 # pyproject.toml; the score and the survivors not in tests/equivalent_mutants.txt are printed.
 mutation: $(BIN)/.installed ## mutation testing of function/ with the fast tests (mutmut)
 	@rm -rf mutants

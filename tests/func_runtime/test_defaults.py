@@ -1,0 +1,53 @@
+"""The documented defaults at their boundaries under func's runtime, started as the image starts
+it (no setting but REDIS_URL): the same probes as tests/contract/test_defaults.py. The head and
+body timeouts and the keep-alive time are those of functions-framework's servers, which func's
+runtime does not use, so they are not probed here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+
+from scripts.local_redis import RedisServer
+from tests.conftest import RunningFunction
+from tests.contract import test_defaults as defaults
+
+
+@pytest.fixture
+def http(func_server: RunningFunction) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=func_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def name() -> str:
+    return f"/defaults/{uuid.uuid4().hex}"
+
+
+def test_path_length(http: httpx.Client) -> None:
+    defaults.probe_path_length(http)
+
+
+def test_body_size(http: httpx.Client, name: str) -> None:
+    defaults.probe_body_size(http, name)
+
+
+def test_ttl_bounds(http: httpx.Client, name: str) -> None:
+    defaults.probe_ttl_bounds(http, name)
+
+
+def test_json_depth(http: httpx.Client, name: str) -> None:
+    defaults.probe_json_depth(http, name)
+
+
+def test_default_ttl_under_the_default_prefix(
+    http: httpx.Client, name: str, func_redis: RedisServer
+) -> None:
+    defaults.probe_default_ttl(http, name)
+    with redis.Redis.from_url(func_redis.url) as direct:
+        pttl = direct.pttl(f"{defaults.KEY_PREFIX}r:{name}")
+    assert (defaults.TTL_DEFAULT_SECONDS - 10) * 1000 <= pttl <= defaults.TTL_DEFAULT_SECONDS * 1000
