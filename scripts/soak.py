@@ -5,7 +5,8 @@ a steady rate, and every ``--interval`` seconds prints each server's resident me
 descriptors other than the clients' connections (its whole process tree). Fails (exit 1) on any
 error answer or transport error, or when memory or descriptors grew by ``--max-growth`` or more
 from the first sample (taken after one interval of traffic, once the servers are warm) to the
-last.
+last. Connections to Redis are counted apart: a pool grows with the load until it holds one per
+request in flight, so more Redis connections than concurrent clients is the leak to look for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -37,11 +39,13 @@ class Server:
     entry_point: str
     url: str
     port: int
+    redis_port: int
     process: subprocess.Popen[bytes]
     requests: int = 0
     resent: int = 0
     errors: list[str] = field(default_factory=list)
-    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, rss, fds)
+    # (t, rss, descriptors other than the clients' and Redis connections, Redis connections)
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
 
     def error(self, text: str) -> None:
         self.errors.append(text)
@@ -51,30 +55,38 @@ class Server:
         root = psutil.Process(self.process.pid)
         tree = [root, *root.children(recursive=True)]
         rss = sum(process.memory_info().rss for process in tree)
-        # The clients' own connections come and go with keep-alive; any other descriptor (the
-        # Redis pool, files, the listener) counts. The least of three readings: a connection
-        # being opened or closed between two calls is not a leak, and a leak raises all three.
-        fds = min(self._descriptors(tree) for _ in range(3))
-        self.samples.append((elapsed, rss, fds))
+        # The clients' own connections come and go with keep-alive; Redis connections are counted
+        # apart; any other descriptor (files, the listener) counts. The least of three readings:
+        # a connection being opened or closed between two calls is not a leak, and a leak raises
+        # all three.
+        fds, redis = min(self._descriptors(tree) for _ in range(3))
+        self.samples.append((elapsed, rss, fds, redis))
         return rss, fds
 
-    def _descriptors(self, tree: list[psutil.Process]) -> int:
-        count: int = sum(process.num_fds() - self._client_connections(process) for process in tree)
+    def _descriptors(self, tree: list[psutil.Process]) -> tuple[int, int]:
+        """(descriptors other than client and Redis connections, Redis connections)"""
+        others = redis = 0
+        for process in tree:
+            connections = process.net_connections(kind="tcp")
+            clients = sum(
+                c.laddr.port == self.port and c.status != psutil.CONN_LISTEN for c in connections
+            )
+            to_redis = sum(bool(c.raddr) and c.raddr.port == self.redis_port for c in connections)
+            others += process.num_fds() - clients - to_redis
+            redis += to_redis
         time.sleep(0.02)
-        return count
-
-    def _client_connections(self, process: psutil.Process) -> int:
-        connections = process.net_connections(kind="tcp")
-        return sum(
-            c.laddr.port == self.port and c.status != psutil.CONN_LISTEN for c in connections
-        )
+        return others, redis
 
     def growth(self) -> tuple[float, float]:
-        (_, rss0, fds0), (_, rss1, fds1) = self.samples[0], self.samples[-1]
+        (_, rss0, fds0, _), (_, rss1, fds1, _) = self.samples[0], self.samples[-1]
         return (rss1 - rss0) / rss0, (fds1 - fds0) / fds0
+
+    def most_redis_connections(self) -> int:
+        return max(sample[3] for sample in self.samples)
 
 
 def start_server(entry_point: str, redis_url: str, log_dir: Path) -> Server:
+    redis_port = urlsplit(redis_url).port or 6379
     port = free_port()
     env = {"REDIS_URL": redis_url, "WORKERS": "1", "XDG_RUNTIME_DIR": str(log_dir)}
     log = (log_dir / f"{entry_point}.log").open("wb")
@@ -92,7 +104,7 @@ def start_server(entry_point: str, redis_url: str, log_dir: Path) -> Server:
             raise RuntimeError(f"{entry_point} exited; see {log.name}")
         try:
             if httpx.get(f"{url}/health/readiness", timeout=1).status_code == 200:
-                return Server(entry_point, url, port, process)
+                return Server(entry_point, url, port, redis_port, process)
         except httpx.TransportError:
             pass
         time.sleep(0.1)
@@ -158,7 +170,8 @@ async def soak(servers: list[Server], args: argparse.Namespace) -> None:
             rss, fds = server.sample(elapsed)
             print(
                 f"t={elapsed:6.1f}s {server.entry_point:<12} rss={rss / 2**20:7.1f} MiB "
-                f"fds={fds:4d} requests={server.requests:7d} resent={server.resent} "
+                f"fds={fds:4d} redis={server.samples[-1][3]:3d} "
+                f"requests={server.requests:7d} resent={server.resent} "
                 f"errors={len(server.errors)}",
                 flush=True,
             )
@@ -201,13 +214,19 @@ def report(servers: list[Server], args: argparse.Namespace) -> int:
     verdict, summary = 0, []
     for server in servers:
         rss_growth, fd_growth = server.growth()
-        passed = not server.errors and max(rss_growth, fd_growth) < args.max_growth
+        redis = server.most_redis_connections()
+        passed = (
+            not server.errors
+            and max(rss_growth, fd_growth) < args.max_growth
+            and redis <= args.clients
+        )
         verdict |= not passed
         print(
             f"{server.entry_point}: {server.requests} requests ({server.resent} resent), "
             f"{len(server.errors)} errors, "
             f"memory {rss_growth:+.1%}, descriptors {fd_growth:+.1%} "
-            f"(limit {args.max_growth:.0%}): {'ok' if passed else 'FAILED'}"
+            f"(limit {args.max_growth:.0%}), at most {redis} Redis connections "
+            f"(limit {args.clients}, one per client): {'ok' if passed else 'FAILED'}"
         )
         for error in server.errors[:5]:
             print(f"  {error}")
@@ -219,6 +238,7 @@ def report(servers: list[Server], args: argparse.Namespace) -> int:
                 "errors": len(server.errors),
                 "rss_growth": rss_growth,
                 "fd_growth": fd_growth,
+                "most_redis_connections": redis,
                 "samples": server.samples,
                 "passed": passed,
             }

@@ -33,6 +33,7 @@ def test_soak_for_a_minute(tmp_path: Path, record_figures: Record) -> None:
         assert server["passed"] and server["errors"] == 0
         assert len(server["samples"]) >= SOAK_SECONDS // 10  # one every 10 s
         assert server["requests"] > 1000
+        assert 1 <= server["most_redis_connections"] <= 8  # --clients' default: one per client
         record_figures(
             f"{server['entry_point']}: {server['requests']} requests in {SOAK_SECONDS} s, "
             f"0 errors ({server['resent']} resent on a closed keep-alive connection), "
