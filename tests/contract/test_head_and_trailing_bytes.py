@@ -93,6 +93,7 @@ def test_bytes_after_a_write_do_not_take_its_answer(
 ) -> None:
     """A PUT followed in the same packet by bytes that are not HTTP (or a Content-Length shorter
     than the body): Redis holds the document, and the client is told so first."""
+    _our_servers(function)
     path = f"/trailing/{uuid.uuid4().hex}"
     body = b'{"a": 1}'
     head = put_head(path.encode(), body).replace(b"Connection: close\r\n", b"")
@@ -107,6 +108,7 @@ def test_bytes_after_a_write_do_not_take_its_answer(
 def test_a_short_content_length_answers_the_write_first(
     function: RunningFunction, client: httpx.Client
 ) -> None:
+    _our_servers(function)
     path = f"/short/{uuid.uuid4().hex}"
     body = b'{"a": 1}'
     head = put_head(path.encode(), body).replace(b"Connection: close\r\n", b"")

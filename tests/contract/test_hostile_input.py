@@ -24,10 +24,12 @@ def test_a_malformed_percent_escape_is_an_invalid_path(
 ) -> None:
     target = f"/bad/{uuid.uuid4().hex}/".encode() + escape
     put = raw_request(function.url, put_head(target, BODY), BODY)
-    assert put.status == 400, put.body
-    assert put.json()["error"] == "invalid_path"
     read = raw_request(function.url, get_head(target))
-    assert (read.status, read.json()["error"]) == (400, "invalid_path")
+    assert put.status == read.status == 400, put.body
+    # A proxy in front written in Go (Knative's, Traefik) refuses such a target itself, with a
+    # plain-text 400, before the function sees it; the function's own servers answer JSON.
+    if function.process is not None or put.headers["content-type"] == "application/json":
+        assert put.json()["error"] == read.json()["error"] == "invalid_path"
     # Nothing was stored under the literal text either, which %25 spells.
     literal = target.replace(b"%", b"%25")
     assert raw_request(function.url, get_head(literal)).status == 404
