@@ -82,6 +82,17 @@ def raw_request(url: str, head: bytes, body: bytes = b"", timeout: float = 10) -
         return RawResponse(answer.status, answer.headers, answer.read())
 
 
+def read_until_close(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a reset counts as a close)."""
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    return answer
+
+
 def put_head(target: bytes, body: bytes, extra: bytes = b"") -> bytes:
     return (
         b"PUT " + target + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"

@@ -27,7 +27,7 @@ from scripts.local_redis import RedisServer, free_port
 from tests.conftest import RunningFunction, _starter
 from tests.delaying_proxy import DelayingProxy
 
-from .conftest import error_of
+from .conftest import error_of, read_until_close
 
 ENTRY_POINTS = ["handle", "handle_flask"]
 
@@ -217,12 +217,7 @@ def _connect(url: str) -> socket.socket:
 
 
 def _seconds_until_answer_or_close(sock: socket.socket, began: float) -> tuple[float, bytes]:
-    answer = b""
-    try:
-        while chunk := sock.recv(65536):
-            answer += chunk
-    except ConnectionResetError:
-        pass
+    answer = read_until_close(sock)
     return time.monotonic() - began, answer
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import RunningFunction, skip_for_mode
 
-from .conftest import error_of, put_head
+from .conftest import error_of, put_head, read_until_close
 
 LIMIT_BYTES = 32 * 1024  # the documented head limit
 FIELD_LIMIT = 8190  # the documented request line and field limit
@@ -28,13 +28,7 @@ def _exchange(url: str, data: bytes, *, half_close: bool = True) -> bytes:
             sock.sendall(data)
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-        return answer
+        return read_until_close(sock)
 
 
 def _our_servers(function: RunningFunction) -> None:
