@@ -93,6 +93,12 @@ class _AsyncCluster(redis.asyncio.RedisCluster):
             # While a node dies, redis-py can write to a transport uvloop has already closed
             # ("the handler is closed"): the node is not answering, which is a 503, not a fault.
             raise ConnectionError(f"Redis Cluster node connection lost: {error}") from error
+        except AttributeError as error:
+            # The same race one step earlier: the handshake a new connection sends (AUTH,
+            # CLIENT SETNAME) finds the connection already torn down, its writer gone (None).
+            if "'NoneType'" not in str(error):
+                raise
+            raise ConnectionError(f"Redis Cluster node connection lost: {error}") from error
 
 
 class _SyncCluster(redis.RedisCluster):
