@@ -134,6 +134,8 @@ class RedisServer:
             try:
                 client.ping()
                 return self
+            except redis.exceptions.MasterDownError:
+                return self  # it answers: a replica without its master refuses even PING (Redis 7)
             except redis.ConnectionError as error:
                 if not loaded and isinstance(error, redis.exceptions.BusyLoadingError):
                     return self

@@ -269,4 +269,5 @@ def test_an_idle_keep_alive_connection_closes_after_its_time(plain: RunningFunct
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
         seconds, more = _seconds_until_answer_or_close(sock, began)
     assert more == b""
-    assert KEEPALIVE_SECONDS <= seconds < KEEPALIVE_SECONDS + ROOM_SECONDS, seconds
+    # The server's clock starts when it has sent the answer, a moment before this read ends.
+    assert KEEPALIVE_SECONDS - 0.1 <= seconds < KEEPALIVE_SECONDS + ROOM_SECONDS, seconds
