@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -86,8 +87,6 @@ Next:
 
 def server_version() -> str:
     done = addons.kubectl("version", "-o", "json", check=False)
-    import json
-
     try:
         return str(json.loads(done.stdout)["serverVersion"]["gitVersion"])
     except (ValueError, KeyError):
