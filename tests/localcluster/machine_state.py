@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
-from localcluster import processes
+from localcluster import layout, processes
 
 
 def _lines(*command: str) -> list[str]:
@@ -15,17 +16,26 @@ def _lines(*command: str) -> list[str]:
 
 
 def _processes() -> list[str]:
-    """Every process's command line; kernel threads (no command line) come and go by themselves."""
+    """Every process of the cluster's: its programs live in the cache (or are named with a path
+    in it or in the state folder), and its containers run in its cgroups. Other work on the
+    machine, which comes and goes on its own, is not the cluster's."""
+    roots = (str(layout.cache_dir()), str(layout.state_dir()))
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
+                exe = os.readlink(proc / "exe")
                 command = (
                     (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 )
+                cgroups = (proc / "cgroup").read_text()
             except OSError:
                 continue
-            if command.strip():
+            if (
+                exe.startswith(roots)
+                or any(root in command for root in roots)
+                or f"/{layout.NAME}/" in cgroups  # a pod's container, a shim
+            ):
                 found.append(f"{proc.name} {command.strip()}")
     return sorted(found)
 
