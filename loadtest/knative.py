@@ -232,9 +232,31 @@ class KnativeCache:
         with self._lock:
             return self.service in self._objects["services"]
 
-    def _state(self) -> KnativeState:
+    def running_pods(self) -> list[str]:
+        """The current revision's pods that run and are not leaving: those the autoscaler
+        scrapes."""
+        with self._lock:
+            return [
+                _name(pod)
+                for pod in self._revision_pods(self._revision())
+                if _mapping(pod.get("status")).get("phase") == "Running"
+                and not _mapping(pod.get("metadata")).get("deletionTimestamp")
+            ]
+
+    def _revision(self) -> str | None:
         service = self._objects["services"].get(self.service)
-        revision_name = current_revision(service) if service is not None else None
+        return current_revision(service) if service is not None else None
+
+    def _revision_pods(self, revision_name: str | None) -> list[ApiObject]:
+        return [
+            pod
+            for pod in self._objects["pods"].values()
+            if _mapping(_mapping(pod.get("metadata")).get("labels")).get(REVISION_LABEL)
+            == revision_name
+        ]
+
+    def _state(self) -> KnativeState:
+        revision_name = self._revision()
         if revision_name is None:
             return KnativeState()
         pod_autoscaler = self._objects["podautoscalers"].get(revision_name)
@@ -242,12 +264,7 @@ class KnativeCache:
         desired, actual = pod_autoscaler_scale(pod_autoscaler)
         if desired is None and actual is None:
             desired, actual = revision_scale(revision)
-        pods = [
-            pod
-            for pod in self._objects["pods"].values()
-            if _mapping(_mapping(pod.get("metadata")).get("labels")).get(REVISION_LABEL)
-            == revision_name
-        ]
+        pods = self._revision_pods(revision_name)
         ready, pending, terminating = count_pods(pods)
         sks = self._objects["serverlessservices"].get(revision_name)
         return KnativeState(

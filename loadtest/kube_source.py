@@ -21,6 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from loadtest.errors import KubernetesError
 from loadtest.knative import ApiObject
+from loadtest.pod_stats import QUEUE_METRICS_PATH, QUEUE_METRICS_PORT
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 # Seconds to connect and to read one answer; a poll never hangs the run for longer.
@@ -50,6 +51,7 @@ RESOURCES = {
     "podautoscalers": POD_AUTOSCALERS,
     "serverlessservices": SERVERLESS_SERVICES,
 }
+POD_PROXY = "pods/proxy"
 # A watch asks the server to end it after this long; it is then opened again.
 WATCH_SECONDS = 300
 
@@ -178,6 +180,28 @@ class KubernetesSource:
             raise explain_api_error(
                 error, "watch", self._resource_name(kind), namespace, self.server
             ) from None
+
+    def pod_stat(self, namespace: str, pod: str) -> bytes:
+        """The queue-proxy's stat of ``pod``, read through the API server's pod proxy."""
+        try:
+            response: Any = self.core.connect_get_namespaced_pod_proxy_with_path(
+                f"{pod}:{QUEUE_METRICS_PORT}",
+                namespace,
+                QUEUE_METRICS_PATH,
+                _preload_content=False,
+                _request_timeout=API_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status in (401, 403):
+                raise explain_api_error(error, "get", POD_PROXY, namespace, self.server) from None
+            # 404 or 503: the pod left, or its queue-proxy does not answer yet.
+            raise KubernetesError(
+                f"no queue-proxy stat from pod {pod} ({error.status} {error.reason})"
+            ) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise explain_api_error(error, "get", POD_PROXY, namespace, self.server) from None
+        data: bytes = response.data
+        return data
 
 
 def kubeconfig_path() -> str:

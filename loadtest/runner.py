@@ -23,6 +23,7 @@ import uvloop
 
 from loadtest.engine import FAILURE_KINDS, Engine, EngineResult, EngineSpec, LiveSecond
 from loadtest.mix import REQUEST_KINDS
+from loadtest.pod_stats import concurrency_per_second
 from loadtest.record import RunRecord, RunSettings
 from loadtest.timeline import TimelineRecorder
 from loadtest.watcher import KnativeWatcher
@@ -232,6 +233,9 @@ def merge(
     if watcher is not None:
         for at, state in list(watcher.states):
             recorder.record_knative(max(at, started_at), state)
+        recorder.record_in_pods(
+            concurrency_per_second(list(watcher.pod_samples), started_at, recorder.duration_s)
+        )
     interrupted = any(r.interrupted for r in results)
     if interrupted:
         recorder.truncate(int(time.time() - started_at) + 1)

@@ -10,7 +10,8 @@ time from when it was sent. ``dropped`` counts rate-mode requests due in that se
 not sent because the cap on requests in flight was reached. ``in_flight_mean``/``in_flight_max``
 are the requests started and not yet answered, time-weighted over the second (exact, from every
 start and finish), and ``target_in_flight`` is the autoscaler's line: the per-pod target times
-its utilization times the ready pods.
+its utilization times the ready pods. ``in_pods_mean`` is what the autoscaler counts instead: the
+requests inside the pods, as their queue-proxies report them (empty when no pod reported).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ BASE_COLUMNS = (
     "in_flight_mean",
     "in_flight_max",
     "target_in_flight",
+    "in_pods_mean",
     "service_p50_ms",
     "service_p95_ms",
 )
@@ -95,6 +97,7 @@ class _Second:
     dropped: int = 0
     in_flight_mean: float = 0.0
     in_flight_max: int = 0
+    in_pods_mean: float | None = None
     knative: KnativeState | None = None
 
 
@@ -118,6 +121,7 @@ class TimelineRow:
     dropped: int = 0
     in_flight_mean: float = 0.0
     in_flight_max: int = 0
+    in_pods_mean: float | None = None
     service_p50_ms: float | None = None
     service_p95_ms: float | None = None
 
@@ -177,6 +181,7 @@ class TimelineRow:
             "in_flight_mean": _rounded(self.in_flight_mean, 3),
             "in_flight_max": self.in_flight_max,
             "target_in_flight": _rounded(self.target_in_flight),
+            "in_pods_mean": _rounded(self.in_pods_mean, 3),
             "service_p50_ms": _rounded(self.service_p50_ms),
             "service_p95_ms": _rounded(self.service_p95_ms),
         }
@@ -259,6 +264,11 @@ class TimelineRecorder:
         second.dropped = dropped
         second.in_flight_mean, second.in_flight_max = in_flight_mean, in_flight_max
 
+    def record_in_pods(self, per_second: Sequence[float | None]) -> None:
+        """Requests in the pods per second, from the queue-proxies' reports."""
+        for second, value in zip(self._seconds, per_second, strict=False):
+            second.in_pods_mean = value
+
     def record_knative(self, at: float, state: KnativeState) -> None:
         index = self._bucket(at)
         if at >= self._knative_at[index]:
@@ -302,6 +312,7 @@ class TimelineRecorder:
             dropped=second.dropped,
             in_flight_mean=second.in_flight_mean,
             in_flight_max=second.in_flight_max,
+            in_pods_mean=second.in_pods_mean,
             service_p50_ms=percentile(service, 0.50),
             service_p95_ms=percentile(service, 0.95),
         )

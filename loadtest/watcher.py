@@ -1,5 +1,6 @@
 """Knative state read with watches: one list (``resourceVersion=0``) per kind, then a watch from
 that list's version, each in its own thread; every event is stamped with its arrival time.
+One more thread reads each running pod's queue-proxy stat twice a second (see ``pod_stats``).
 
 A watch that the server ends is opened again from the last version seen; one that is too old
 (410 Gone) lists again. A failure is counted and reported, and the watch retries after a second.
@@ -17,8 +18,11 @@ from typing import Any, Protocol
 
 from loadtest.errors import KubernetesError
 from loadtest.knative import KINDS, SERVICE_LABEL, ApiObject, KnativeCache, KnativeState
+from loadtest.pod_stats import PodSample, StatError, decode
 
 RETRY_AFTER_FAILURE_S = 1.0
+# Twice per report period, so that every once-a-second report is read.
+POD_STAT_INTERVAL_S = 0.5
 
 
 class Expired(Exception):
@@ -38,6 +42,8 @@ class KnativeSource(Protocol):
         resource_version: str,
         stopper: Any,
     ) -> Any: ...
+
+    def pod_stat(self, namespace: str, pod: str) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class KnativeWatcher:
     revisions: list[str] = field(default_factory=list)
     failures: int = 0
     last_error: str | None = None
+    pod_samples: list[PodSample] = field(default_factory=list)
+    pod_stat_failures: int = 0
+    last_pod_stat_error: str | None = None
 
     def __post_init__(self) -> None:
         self.cache = KnativeCache(self.service)
@@ -132,9 +141,27 @@ class KnativeWatcher:
                     self.last_error = str(error) or type(error).__name__
                 self._stopping.wait(RETRY_AFTER_FAILURE_S)
 
+    def _sample_pods(self) -> None:
+        uptimes: dict[str, float] = {}
+        while not self._stopping.wait(POD_STAT_INTERVAL_S):
+            for pod in self.cache.running_pods():
+                try:
+                    stat = decode(self.source.pod_stat(self.namespace, pod))
+                except (KubernetesError, StatError) as error:
+                    with self._lock:
+                        self.pod_stat_failures += 1
+                        self.last_pod_stat_error = str(error)
+                    continue
+                if stat.uptime_s == 0 or uptimes.get(pod) == stat.uptime_s:
+                    continue  # no report made yet, or the one already read
+                uptimes[pod] = stat.uptime_s
+                with self._lock:
+                    self.pod_samples.append(PodSample(time.time(), pod, stat.concurrency))
+
     def start(self) -> None:
-        for kind in KINDS:
-            thread = threading.Thread(target=self._follow, args=(kind,), daemon=True)
+        targets = [(self._follow, (kind,)) for kind in KINDS] + [(self._sample_pods, ())]
+        for target, args in targets:
+            thread = threading.Thread(target=target, args=args, daemon=True)
             thread.start()
             self._threads.append(thread)
 

@@ -2,9 +2,10 @@
 
 It reads the contract suite's JUnit report, the cold start (coldstart.json), the load test's
 summary and timeline (loadtest/) and the autoscaler model's prediction for the same load
-(predict/prediction.csv), writes E2E_OUT/summary.json, and writes
-E2E_OUT/predict/against-knative.csv: per second, the desired and ready pods the model predicted
-beside those the PodAutoscaler and the pods showed.
+(predict/prediction.csv: given the concurrency the autoscaler counts; predict-client/: given the
+requests in flight at the client), writes E2E_OUT/summary.json, and writes against-knative.csv
+beside each prediction: per second, the concurrency the model was given and the desired and
+ready pods it predicted beside those the PodAutoscaler and the pods showed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def predictor_error(timeline: Path, prediction: Path, out: Path) -> dict[str, An
         recorded = {int(r["second"]): r for r in csv.DictReader(f)}
     with prediction.open() as f:
         predicted = {int(r["second"]): r for r in csv.DictReader(f)}
-    rows: list[dict[str, int]] = []
+    rows: list[dict[str, float]] = []
     for second in sorted(set(recorded) & set(predicted)):
         real_desired = _number(recorded[second].get("pa_desired"))
         real_ready = _number(recorded[second].get("pods_ready"))
@@ -51,7 +52,8 @@ def predictor_error(timeline: Path, prediction: Path, out: Path) -> dict[str, An
         rows.append(
             {
                 "second": second,
-                "in_flight_mean": round(float(recorded[second]["in_flight_mean"] or 0)),
+                "in_flight_at_client": round(float(recorded[second]["in_flight_mean"] or 0), 1),
+                "model_given": round(float(predicted[second]["in_flight_mean"] or 0), 1),
                 "predicted_desired": max(0, int(predicted[second]["desired_pods"])),
                 "recorded_desired": real_desired,
                 "predicted_ready": int(predicted[second]["ready_pods"]),
@@ -65,7 +67,7 @@ def predictor_error(timeline: Path, prediction: Path, out: Path) -> dict[str, An
         writer.writerows(rows)
     result: dict[str, Any] = {"seconds_compared": len(rows), "per_second": str(out)}
     for kind in ("desired", "ready"):
-        gaps = [abs(r[f"predicted_{kind}"] - r[f"recorded_{kind}"]) for r in rows]
+        gaps = [int(abs(r[f"predicted_{kind}"] - r[f"recorded_{kind}"])) for r in rows]
         result[kind] = {
             "mean_abs_error_pods": round(sum(gaps) / len(gaps), 3) if gaps else None,
             "max_abs_error_pods": max(gaps, default=None),
@@ -99,6 +101,11 @@ def summarise(folder: Path, route: str, zero_after_load: float) -> dict[str, Any
             folder / "loadtest" / "timeline.csv",
             folder / "predict" / "prediction.csv",
             folder / "predict" / "against-knative.csv",
+        ),
+        "predictor_given_client_in_flight": predictor_error(
+            folder / "loadtest" / "timeline.csv",
+            folder / "predict-client" / "prediction.csv",
+            folder / "predict-client" / "against-knative.csv",
         ),
     }
 

@@ -1,9 +1,12 @@
 """The load to predict for: a timeline CSV (measured) or a load profile (given).
 
-A timeline needs the columns ``second`` and ``in_flight_mean`` (requests in flight, averaged
-over the second). When a run on a cluster recorded Knative's state, the columns ``pa_desired``,
-``pods_ready`` and ``activator_in_path`` are read too, by name, so that the prediction can be
-drawn over what happened.
+A timeline needs the columns ``second`` and ``in_flight_mean`` (requests in flight at the
+client, averaged over the second). A run on a cluster also records ``in_pods_mean``, the requests
+inside the pods as their queue-proxies report them to the autoscaler; the concurrency the
+autoscaler counts is that, and, in seconds no pod reported (none is ready yet), the requests held
+by the activator, which are the client's. ``--concurrency client`` takes the client's figure
+throughout. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
+name, so that the prediction can be drawn over what happened.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import TypeVar
 from loadtest.profiles import Profile
 
 REQUIRED_COLUMNS = ("second", "in_flight_mean")
+IN_PODS_COLUMN = "in_pods_mean"
+# Which concurrency a timeline gives the model: what the autoscaler counts, or the client's.
+SEEN, CLIENT = "seen", "client"
 RECORDED_COLUMNS = ("pa_desired", "pods_ready", "activator_in_path")
 
 T = TypeVar("T")
@@ -75,7 +81,14 @@ def _flag(text: str) -> bool:
     raise ValueError(text)
 
 
-def read_timeline(path: Path) -> Load:
+def _concurrency(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(value)
+    return number
+
+
+def read_timeline(path: Path, concurrency: str = SEEN) -> Load:
     try:
         with path.open(newline="") as file:
             reader = csv.DictReader(file)
@@ -107,6 +120,16 @@ def read_timeline(path: Path) -> Load:
         if not math.isfinite(value) or value < 0:
             raise LoadError(f"{path}: line {line}: in_flight_mean must be a number >= 0")
         in_flight.append(value)
+    source = f"{path}, in flight at the client"
+    in_pods = _optional(rows, IN_PODS_COLUMN, _concurrency, path)
+    reported = sum(value is not None for value in in_pods)
+    if concurrency == SEEN and reported:
+        pairs = zip(in_flight, in_pods, strict=True)
+        in_flight = [client if pods is None else pods for client, pods in pairs]
+        source = (
+            f"{path}, in the pods ({reported} s) and at the client while no pod reported "
+            f"({len(in_flight) - reported} s)"
+        )
     recorded: Recorded | None = Recorded(
         desired=_optional(rows, "pa_desired", int, path),
         ready=_optional(rows, "pods_ready", int, path),
@@ -114,7 +137,7 @@ def read_timeline(path: Path) -> Load:
     )
     if recorded is not None and not recorded.any():
         recorded = None
-    return Load(tuple(in_flight), recorded, str(path))
+    return Load(tuple(in_flight), recorded, source)
 
 
 def from_profile(profile: Profile, request_seconds: float) -> Load:

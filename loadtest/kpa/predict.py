@@ -18,7 +18,7 @@ from typing import Any
 
 from loadtest.errors import UsageError
 from loadtest.kpa import plot, report
-from loadtest.kpa.load import Load, LoadError, from_profile, read_timeline
+from loadtest.kpa.load import CLIENT, SEEN, Load, LoadError, from_profile, read_timeline
 from loadtest.kpa.settings import (
     GROUP,
     AutoscalerConfig,
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--profile", help="a load profile instead: steady, step, spike or a JSON/YAML stage file"
+    )
+    parser.add_argument(
+        "--concurrency",
+        choices=(SEEN, CLIENT),
+        help="of a timeline: seen, what the autoscaler counts (in_pods_mean where the pods "
+        "reported, else in_flight_mean); client, in_flight_mean throughout (default seen)",
     )
     level = parser.add_mutually_exclusive_group()
     level.add_argument("--users", type=int, help="peak users of a built-in profile")
@@ -197,7 +203,9 @@ def _load(args: argparse.Namespace) -> Load:
     if args.timeline is not None:
         if args.users is not None or args.rate is not None or args.duration is not None:
             raise UsageError("--users, --rate and --duration go with --profile, not --timeline")
-        return read_timeline(args.timeline)
+        return read_timeline(args.timeline, args.concurrency or SEEN)
+    if args.concurrency is not None:
+        raise UsageError("--concurrency goes with --timeline: a profile gives one concurrency")
     level = None
     if args.users is not None or args.rate is not None:
         level = Level(users=args.users, rate=args.rate)

@@ -6,6 +6,11 @@ its error bodies: a plain "404 page not found" for an API the cluster does not s
 Forbidden Status for resources listed in ``denied``. A watch streams ADDED/MODIFIED/DELETED
 events, one JSON object per line, as the state changes.
 
+A pod's queue-proxy stat (what the autoscaler scrapes on port 9090) is served through the pod
+proxy path for the pods named in ``pod_concurrency``, encoded here from Knative's stat.proto field
+by field; each pod's report changes (a new process uptime) every second read, as a queue-proxy's
+does once a second while it is read twice a second. Other pods answer 404, as a pod that left.
+
 ``phases`` lets the state change during a run: phase (t, state) holds from ``t`` seconds after
 the first watch was opened, which is when the tool starts its run.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -35,6 +41,9 @@ ROUTES = {
 }
 CUSTOM_PATH = re.compile(r"^/apis/([^/]+)/([^/]+)/namespaces/([^/]+)/([^/]+)$")
 PODS_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods$")
+POD_STAT_PATH = re.compile(
+    r"^/api/v1/namespaces/([^/]+)/pods/([^/:%]+)(?::|%3A)9090/proxy/metrics$"
+)
 WATCH_TICK_S = 0.01
 
 
@@ -58,6 +67,20 @@ class ClusterState:
         for pod in pods:
             self.put(pod, "pods")
         return self
+
+
+def stat_message(pod: str, concurrency: float, uptime_s: float) -> bytes:
+    """A queue-proxy's Stat: field 1 pod_name (string), 2 average_concurrent_requests and
+    6 process_uptime (doubles, little-endian 64-bit), each after its tag (number << 3 | wire)."""
+    name = pod.encode()
+    return (
+        bytes([1 << 3 | 2, len(name)])
+        + name
+        + bytes([2 << 3 | 1])
+        + struct.pack("<d", concurrency)
+        + bytes([6 << 3 | 1])
+        + struct.pack("<d", uptime_s)
+    )
 
 
 def status_body(code: int, reason: str, message: str, details: dict[str, str]) -> bytes:
@@ -97,6 +120,8 @@ class StubKubeApi:
     url: str = ""
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     clock_started: float | None = None
+    pod_concurrency: dict[str, float] = field(default_factory=dict)
+    stat_reads: dict[str, int] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def phase_now(self) -> int:
@@ -170,6 +195,10 @@ def serve(api: StubKubeApi) -> Iterator[StubKubeApi]:
             parts = urlsplit(self.path)
             query = {key: values[0] for key, values in parse_qs(parts.query).items()}
             api.requests.append((parts.path, query))
+            stat = POD_STAT_PATH.match(parts.path)
+            if stat:
+                self.pod_stat(stat.group(2))
+                return
             routed = api.route(parts.path)
             if isinstance(routed[0], int):
                 status, content_type, body = routed  # type: ignore[misc]
@@ -187,6 +216,14 @@ def serve(api: StubKubeApi) -> Iterator[StubKubeApi]:
                 "items": items,
             }
             self.answer(200, "application/json", json.dumps(body).encode())
+
+        def pod_stat(self, pod: str) -> None:
+            if pod not in api.pod_concurrency:
+                self.answer(404, "application/json", status_body(404, "NotFound", pod, {}))
+                return
+            reads = api.stat_reads[pod] = api.stat_reads.get(pod, 0) + 1
+            body = stat_message(pod, api.pod_concurrency[pod], 1.0 + (reads - 1) // 2)
+            self.answer(200, "application/protobuf", body)
 
         def watch(self, plural: str, namespace: str, query: dict[str, str]) -> None:
             if api.clock_started is None:

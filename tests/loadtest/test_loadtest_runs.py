@@ -330,7 +330,9 @@ def knative_phases() -> list[tuple[float, ClusterState]]:
 
 def test_spike_with_knative_state(served: RunningFunction, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with serve(StubKubeApi(phases=knative_phases())) as api:
+    ready_pod = fixture("pods-scaling.json")["items"][0]["metadata"]["name"]
+    phases = knative_phases()
+    with serve(StubKubeApi(phases=phases, pod_concurrency={ready_pod: 1.5})) as api:
         env = {"KUBECONFIG": str(api.kubeconfig(tmp_path, context="minikube"))}
         result = run_tool(
             "--url", served.url, "--profile", "spike", "--duration", "10", "--rate", "20",
@@ -345,8 +347,10 @@ def test_spike_with_knative_state(served: RunningFunction, tmp_path: Path) -> No
     assert knative["revisions"] == ["resources-00001"]
     assert knative["watch_failures"] == 0
     assert knative["peak_pods_ready"] == 1
-    # Lists once (resourceVersion=0), then only watches: no polling.
-    lists = [q for _, q in api.requests if not q.get("watch")]
+    # Lists once (resourceVersion=0), then only watches: no polling; the running pod's stat read.
+    lists = [
+        q for path, q in api.requests if not q.get("watch") and not path.endswith("/metrics")
+    ]
     assert len(lists) == 5 and all(q["resourceVersion"] == "0" for q in lists)
     with (out / "knative-events.csv").open() as file:
         events = list(csv.DictReader(file))
@@ -389,6 +393,10 @@ def test_spike_with_knative_state(served: RunningFunction, tmp_path: Path) -> No
     assert all(row["revision"] == "resources-00001" for row in rows)
     # The autoscaler's line: 70 (the autoscaler's target) x 70 % per ready pod.
     assert {row["target_in_flight"] for row in rows} == {"0.0", "49.0"}
+    # What the autoscaler counts: the pod's reports, while it ran (2-5 s), and nothing else.
+    assert knative["pod_stats_read"] >= 2
+    assert {row["in_pods_mean"] for row in rows} == {"", "1.5"}
+    assert all(row["in_pods_mean"] == "" for row in rows[6:])
     assert "cold start at " in result.stdout and "pod scheduled after" in result.stdout
     assert "watching Knative service default/resources" in result.stdout
 
