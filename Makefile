@@ -117,9 +117,10 @@ localcluster-status: $(BIN)/.installed ## what the local cluster runs, with each
 localcluster-deploy: $(BIN)/.installed ## the function and Redis on the local cluster (DEPLOY_WITH=func)
 	@PYTHON=$(BIN)/python scripts/localcluster-deploy.sh
 
-localcluster-smoke: $(BIN)/.installed image ## on the local cluster: the function to zero and back
+localcluster-smoke: $(BIN)/.installed image ## on the local cluster: the function to zero and back, and cluster-local
 	@$(BIN)/python -m localcluster load dev.local/kv-store:local
-	@$(BIN)/python -m pytest -p no:cacheprovider -s tests/localcluster/live/test_smoke.py
+	@$(BIN)/python -m pytest -p no:cacheprovider -s tests/localcluster/live/test_smoke.py \
+		tests/localcluster/live/test_overlays.py
 
 # What make, the tools and the tests write into the tree; `make run`'s stored data is not here.
 GENERATED := $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results loadtest-out \

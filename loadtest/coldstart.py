@@ -24,6 +24,7 @@ import httpx
 from loadtest.errors import KubernetesError
 from loadtest.knative import ApiObject
 from loadtest.kube_source import KubernetesSource, connect
+from loadtest.timeline import percentile
 
 PHASES = ("pod_created", "pod_scheduled", "container_started", "pod_ready", "first_answer")
 QUEUE_PROXY = "queue-proxy"
@@ -147,13 +148,15 @@ def image_bytes(source: KubernetesSource, namespace: str, service: str) -> int |
     return None
 
 
-def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
     out = {}
     for phase in PHASES:
         values = sorted(run[phase] for run in runs)
-        # p90 of few runs: the nearest rank, so it is always a value that was measured.
-        p90 = values[min(len(values) - 1, max(0, round(0.9 * len(values)) - 1))]
-        out[phase] = {"median": round(statistics.median(values), 3), "p90": p90}
+        # The nearest rank, as the timeline's: always a value that was measured.
+        out[phase] = {
+            "median": round(statistics.median(values), 3),
+            "p90": percentile(values, 0.9),
+        }
     return out
 
 

@@ -23,6 +23,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 CLUSTER_DNS = "10.96.0.10"
 DOMAIN = "knative.test"  # config-domain: routes are <service>.<namespace>.knative.test
 INGRESS_PORT = 80  # Traefik's public entry point, on the node's address
+PRIVATE_INGRESS_PORT = 8081  # its private one, for cluster-local routes (manifests/traefik.yaml)
 REGISTRY_PORT = 5000  # distribution's registry, on the node's address
 API_PORT = 6443
 PAUSE_IMAGE = "dev.local/pause:3.10"
