@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import selectors
 import socket
 import time
 from typing import Any, ClassVar
@@ -30,6 +32,7 @@ import functions_framework
 import functions_framework.aio
 from functions_framework._http import gunicorn as framework_gunicorn
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine, ParseException
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -41,6 +44,10 @@ MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
+# gunicorn's close_graceful: after an answer that closes, what the client still sends is read and
+# thrown away for this long (a close with unread bytes would reset the answer away).
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -73,6 +80,7 @@ _FIELD_TOO_LONG = (
     f"a header field is limited to {MAX_REQUEST_LINE} bytes",
 )
 _NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_BODY_CUT_SHORT = (400, "Bad Request", "bad_request", wsgi.BODY_CUT_SHORT)
 _Refusal = tuple[int, str, str, str]
 
 
@@ -139,11 +147,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         super().connection_lost(exc)
 
+    def eof_received(self) -> None:
+        # The client ended its side with a body not yet whole: nothing can complete it, so the
+        # request is refused now (our JSON; a half-closed client still reads), not at the timeout.
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            self._refuse(_BODY_CUT_SHORT, answering=False)
+            return
+        super().eof_received()
+
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
         self._refuse(_NOT_HTTP)
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was whole (413, or a body the request takes none of):
+            # uvicorn would read the rest, however long, only to throw it away.
+            self.transport.close()
         super().on_response_complete()
         if self._deferred is not None and not self._answering():
             self._refuse(self._deferred)
@@ -152,9 +174,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
 
-    def _refuse(self, refusal: _Refusal) -> None:
+    def _refuse(self, refusal: _Refusal, *, answering: bool = True) -> None:
+        """Answer ``refusal`` and close; after the answer in progress, if any (``answering``)."""
         self._cancel_head_timer()
-        if self._answering():
+        if answering and self._answering():
             # Bytes after a request being answered (a short Content-Length, garbage after the
             # body): its answer goes first, then this one, then the connection closes.
             self._deferred = self._deferred or refusal
@@ -213,6 +236,67 @@ class _DeadlineSocket:
 
 
 class BoundedThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker, in which no client holds up the others while a thread is free.
+
+    gunicorn's main thread accepts connections and runs the poller; it also drained each closing
+    connection (up to 2 s, and up to the request deadline once reads went through
+    ``_DeadlineSocket``), and a worker thread waited up to 5 s for a new connection's first
+    bytes. Here a closing connection is drained by the poller and a connection that has sent
+    nothing yet waits on the poller, holding no thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections half-closed after their answer: when to let go, and bytes drained so far.
+        self._lingering: dict[socket.socket, tuple[float, int]] = {}
+
+    def handle(self, conn: Any) -> Any:
+        if not conn.initialized and not conn.data_ready and not conn.wait_for_data(0):
+            return gthread._DEFER  # to the poller, which hands it back once bytes arrive
+        return super().handle(conn)
+
+    def _close(self, conn: Any, graceful: bool = False) -> None:
+        """``TConn.close`` that never blocks the main thread: a graceful close sends the FIN
+        and leaves the draining to the poller."""
+        sock = conn.sock._sock if isinstance(conn.sock, _DeadlineSocket) else conn.sock
+        try:
+            if not graceful:
+                raise OSError
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+            self.poller.register(sock, selectors.EVENT_READ, self._drain)
+        except (OSError, ValueError, KeyError):
+            sock.close()
+            return
+        self._lingering[sock] = (time.monotonic() + LINGER_SECONDS, 0)
+
+    def _drain(self, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(LINGER_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        until, drained = self._lingering[sock]
+        drained += len(data)
+        self._lingering[sock] = (until, drained)
+        if not data or drained >= LINGER_BYTES:
+            self._let_go(sock)
+
+    def _let_go(self, sock: socket.socket) -> None:
+        del self._lingering[sock]
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.poller.unregister(sock)
+        sock.close()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        # Called on each turn of the main loop, and with force=True as the worker stops.
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        for sock, (until, _) in list(self._lingering.items()):
+            if force or until <= now:
+                self._let_go(sock)
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
         if not isinstance(exc, ParseException):
@@ -240,6 +324,7 @@ class BoundedThreadWorker(ThreadWorker):
             settings = asgi.settings
             seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
             conn.sock = _DeadlineSocket(conn.sock, seconds)
+            conn.close = functools.partial(self._close, conn)
         super().enqueue_req(conn)
 
 
