@@ -31,7 +31,12 @@ from typing import Any, ClassVar
 import functions_framework
 import functions_framework.aio
 from functions_framework._http import gunicorn as framework_gunicorn
-from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine, ParseException
+from gunicorn.http.errors import (
+    InvalidHeader,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+)
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -44,8 +49,9 @@ MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
-# gunicorn's close_graceful: after an answer that closes, what the client still sends is read and
-# thrown away for this long (a close with unread bytes would reset the answer away).
+# After an answer that closes the connection, what the client still sends is read and thrown
+# away for this long, up to this much (gunicorn's close_graceful): closing with unread bytes
+# resets the connection, and a client still sending may lose the answer.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024
 
@@ -82,6 +88,25 @@ _FIELD_TOO_LONG = (
 _NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
 _BODY_CUT_SHORT = (400, "Bad Request", "bad_request", wsgi.BODY_CUT_SHORT)
 _Refusal = tuple[int, str, str, str]
+# Fields that carry one value (RFC 9110 §5.3). Sent twice, which one counts is anyone's guess
+# (each server read another), so the request is refused before the function sees it. (Both
+# parsers refuse a repeated Content-Length themselves: the body's framing is unknown.)
+SINGLE_FIELDS = ("Host", "Content-Type", "Authorization")
+_SINGLE_FIELD_BYTES = {name.lower().encode(): name for name in SINGLE_FIELDS}
+_SINGLE_UPPER = {name.upper(): name for name in SINGLE_FIELDS}
+_BODY_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
+
+
+def _repeated(name: str) -> _Refusal:
+    return (400, "Bad Request", "bad_request", f"the {name} header field must be sent once")
+
+
+class RepeatedField(ParseException):
+    """gunicorn's kind of error, so that its worker answers it as it answers a bad head."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -92,17 +117,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _parsed_bytes = 0  # of the head in progress, from the parser: its target and fields
     _header_count = 0
+    _single_fields_seen: set[bytes]  # of the head in progress, set by on_message_begin
     _in_head = True  # blank lines before a first request count as head too
     _head_timer: asyncio.TimerHandle | None = None
     # A refusal of bytes that came after a request still being answered: sent after its answer,
     # so that a write Redis accepted is never answered only by a 400.
     _deferred: _Refusal | None = None
+    _drained: int | None = None  # bytes thrown away after an answer that closes the connection
+    _has_body = False  # the request in progress declared one (Content-Length, Transfer-Encoding)
+    _linger_after_answer = False  # its answer said Connection: close, its body not all read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._drained is not None:
+            self._drained += len(data)
+            if self._drained >= LINGER_BYTES:
+                self.transport.close()
+            return
         # After a refusal the transport is closing: asyncio delivers no more data, and each
         # later refusal in this chunk finds it closing and sends nothing (_refuse).
         super().data_received(data)
@@ -115,6 +149,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Each request's head has its own allowance and, after a kept-alive wait, its own timer.
         self._in_head, self._head_bytes, self._header_count = True, 0, 0
         self._parsed_bytes = 0
+        self._single_fields_seen, self._has_body = set(), False
         if self._head_timer is None:
             self._start_head_timer()
         super().on_message_begin()
@@ -136,12 +171,40 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_count > MAX_HEADERS or self._parsed_bytes > MAX_HEAD_BYTES:
             self._refuse(_HEAD_TOO_LARGE)
             raise ValueError
+        key = name.lower()
+        if key in _BODY_FIELDS:
+            self._has_body = True
+        if key in _SINGLE_FIELD_BYTES:
+            if key in self._single_fields_seen:
+                self._refuse(_repeated(_SINGLE_FIELD_BYTES[key]))
+                raise ValueError
+            self._single_fields_seen.add(key)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+        if self._has_body and self.cycle is not None:
+            # Its task has not started yet: the application will send through this.
+            self.cycle.send = self._closing_if_body_unread(self.cycle)  # type: ignore[method-assign]
+
+    def _closing_if_body_unread(self, cycle: Any) -> Any:
+        """The cycle's ``send``, saying ``Connection: close`` on an answer that comes before the
+        body is whole (413, or a body the request takes none of): uvicorn would read the rest,
+        however long, only to throw it away. The close itself follows the answer (linger)."""
+        send = cycle.send
+
+        async def closing_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and cycle.more_body:
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                await send({**message, "headers": headers})
+                cycle.keep_alive = True  # else uvicorn closes at once, before on_response_complete
+                self._linger_after_answer = True
+                return
+            await send(message)
+
+        return closing_send
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -161,11 +224,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(_NOT_HTTP)
 
     def on_response_complete(self) -> None:
-        cycle = self.cycle
-        if cycle is not None and cycle.more_body and not self.transport.is_closing():
-            # Answered before its body was whole (413, or a body the request takes none of):
-            # uvicorn would read the rest, however long, only to throw it away.
-            self.transport.close()
+        if self._linger_after_answer and not self.transport.is_closing():
+            self._close_after_answer()
         super().on_response_complete()
         if self._deferred is not None and not self._answering():
             self._refuse(self._deferred)
@@ -186,6 +246,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_json_answer(*refusal))
             self.transport.close()
+
+    def _close_after_answer(self) -> None:
+        """Close as gunicorn's close_graceful does: the answer, then the FIN, then what the
+        client still sends is thrown away for a while. Closing with unread bytes would reset the
+        connection, and the answer with it."""
+        self._drained = 0
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(
@@ -272,7 +340,7 @@ class BoundedThreadWorker(ThreadWorker):
 
     def _drain(self, sock: socket.socket) -> None:
         try:
-            data = sock.recv(LINGER_BYTES)
+            data = sock.recv(65536)
         except BlockingIOError:
             return
         except OSError:
@@ -301,7 +369,11 @@ class BoundedThreadWorker(ThreadWorker):
         # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
         if not isinstance(exc, ParseException):
             return super().handle_error(req, client, addr, exc)  # type: ignore[no-any-return]
-        if isinstance(exc, LimitRequestHeaders):
+        if isinstance(exc, RepeatedField):
+            answer = _repeated(exc.name)
+        elif isinstance(exc, InvalidHeader) and exc.req is not None and exc.hdr in _SINGLE_UPPER:
+            answer = _repeated(_SINGLE_UPPER[exc.hdr])  # gunicorn's own refusal of a repeat
+        elif isinstance(exc, LimitRequestHeaders):
             answer = _HEAD_TOO_LARGE
         elif isinstance(exc, LimitRequestLine):
             answer = _LINE_TOO_LONG
@@ -317,6 +389,10 @@ class BoundedThreadWorker(ThreadWorker):
         size = len(req.uri) + sum(len(name) + len(value) + 4 for name, value in req.headers)
         if size > MAX_HEAD_BYTES:
             raise LimitRequestHeaders("the request head is over the limit")
+        names = [name for name, _ in req.headers]  # upper case, as gunicorn keeps them
+        for key, name in _SINGLE_UPPER.items():
+            if names.count(key) > 1:
+                raise RepeatedField(name)
         return super().handle_request(req, conn)
 
     def enqueue_req(self, conn: Any) -> None:

@@ -161,6 +161,8 @@ def test_a_huge_body_is_refused_without_being_read(
     assert sent < DECLARED, "the server read the whole body"
     expected = {None: b"401", WRITE_TOKEN: b"413", "wrong": b"403"}[token]
     assert answer.split(b" ", 2)[1:2] == [expected], answer[:300]
+    # The rest of the body is not read: the answer says the connection closes (it did).
+    assert b"connection: close" in answer.partition(b"\r\n\r\n")[0].lower().split(b"\r\n")
     assert _memory(running) - before < MEMORY_BOUND
     with httpx.Client(base_url=running.url, timeout=PATIENCE_SECONDS) as http:
         headers = {"Authorization": f"Bearer {WRITE_TOKEN}"}
