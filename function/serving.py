@@ -45,7 +45,11 @@ from werkzeug.exceptions import HTTPException
 
 from . import asgi, logs, wsgi
 
+# Counted as the request target plus, per header field, its name, its value and 4 bytes (": "
+# and the line end), in both modes: the method, the version, optional whitespace and the blank
+# line are not, and ASGI mode allows them this much more before a head is whole.
 MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
+UNCOUNTED_HEAD_BYTES = 1024
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
@@ -141,8 +145,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # later refusal in this chunk finds it closing and sends nothing (_refuse).
         super().data_received(data)
         if self._in_head:
-            self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
-            if self._head_bytes > MAX_HEAD_BYTES:
+            # This chunk did not finish the head: all of it is head. The limit itself is on what
+            # the parser counts (on_url, on_header), wherever the reads end; this bounds a head
+            # whose fields never end, with room for the bytes the count leaves out.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES + UNCOUNTED_HEAD_BYTES:
                 self._refuse(_HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
