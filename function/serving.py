@@ -334,16 +334,17 @@ class BoundedThreadWorker(ThreadWorker):
         """``TConn.close`` that never blocks the main thread: a graceful close sends the FIN
         and leaves the draining to the poller."""
         sock = conn.sock._sock if isinstance(conn.sock, _DeadlineSocket) else conn.sock
-        try:
-            if not graceful:
-                raise OSError
-            sock.shutdown(socket.SHUT_WR)
-            sock.setblocking(False)
-            self.poller.register(sock, selectors.EVENT_READ, self._drain)
-        except (OSError, ValueError, KeyError):
-            sock.close()
-            return
-        self._lingering[sock] = (time.monotonic() + LINGER_SECONDS, 0)
+        if graceful:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                sock.setblocking(False)
+                self.poller.register(sock, selectors.EVENT_READ, self._drain)
+            except (OSError, ValueError, KeyError):
+                pass  # the client is gone already
+            else:
+                self._lingering[sock] = (time.monotonic() + LINGER_SECONDS, 0)
+                return
+        sock.close()
 
     def _drain(self, sock: socket.socket) -> None:
         try:

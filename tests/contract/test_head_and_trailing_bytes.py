@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import RunningFunction, skip_for_mode
+from tests.conftest import RunningFunction, head_of_counted_size, skip_for_mode
 
 from .conftest import error_of, put_head, read_until_close
 
@@ -113,21 +113,6 @@ def test_a_short_content_length_answers_the_write_first(
     assert error_of(client.get(path + "/none")) == "not_found"
 
 
-def _head_of_counted_size(counted: int) -> bytes:
-    """A GET whose head counts ``counted`` bytes as documented: the request target, and per
-    field its name, its value and 4 bytes (": " and the line end)."""
-    target, fixed = b"/head-edge", [(b"Host", b"test"), (b"Connection", b"close")]
-    left = counted - len(target) - sum(len(name) + len(value) + 4 for name, value in fixed)
-    pads = []
-    while left > 0:
-        size = min(left, 8000) - len(b"X-Pad-00") - 4
-        pads.append((b"X-Pad-%02d" % len(pads), b"v" * size))
-        left -= len(pads[-1][0]) + size + 4
-    assert left == 0
-    fields = b"".join(name + b": " + value + b"\r\n" for name, value in fixed + pads)
-    return b"GET " + target + b" HTTP/1.1\r\n" + fields + b"\r\n"
-
-
 @pytest.mark.parametrize("split_at", [None, 100, -30, -2, -1])
 @pytest.mark.parametrize("over", [0, 1])
 def test_the_head_limit_is_exact_however_the_head_arrives(
@@ -136,7 +121,7 @@ def test_the_head_limit_is_exact_however_the_head_arrives(
     """The last byte within the limit is served and the first over it refused, in one read or
     in two (split in a field, before the blank line, inside it)."""
     _our_servers(function)
-    head = _head_of_counted_size(LIMIT_BYTES + over)
+    head = head_of_counted_size(b"/head-edge", LIMIT_BYTES + over)
     parts = urlsplit(function.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
