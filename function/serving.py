@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import selectors
 import socket
 import time
 from typing import Any, ClassVar
@@ -29,7 +31,13 @@ from typing import Any, ClassVar
 import functions_framework
 import functions_framework.aio
 from functions_framework._http import gunicorn as framework_gunicorn
-from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine, ParseException
+from gunicorn.http.errors import (
+    InvalidHeader,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+)
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -37,10 +45,19 @@ from werkzeug.exceptions import HTTPException
 
 from . import asgi, logs, wsgi
 
+# Counted as the request target plus, per header field, its name, its value and 4 bytes (": "
+# and the line end), in both modes: the method, the version, optional whitespace and the blank
+# line are not, and ASGI mode allows them this much more before a head is whole.
 MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
+UNCOUNTED_HEAD_BYTES = 1024
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
+# After an answer that closes the connection, what the client still sends is read and thrown
+# away for this long, up to this much (gunicorn's close_graceful): closing with unread bytes
+# resets the connection, and a client still sending may lose the answer.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -73,7 +90,27 @@ _FIELD_TOO_LONG = (
     f"a header field is limited to {MAX_REQUEST_LINE} bytes",
 )
 _NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
+_BODY_CUT_SHORT = (400, "Bad Request", "bad_request", wsgi.BODY_CUT_SHORT)
 _Refusal = tuple[int, str, str, str]
+# Fields that carry one value (RFC 9110 §5.3). Sent twice, which one counts is anyone's guess
+# (each server read another), so the request is refused before the function sees it. (Both
+# parsers refuse a repeated Content-Length themselves: the body's framing is unknown.)
+SINGLE_FIELDS = ("Host", "Content-Type", "Authorization")
+_SINGLE_FIELD_BYTES = {name.lower().encode(): name for name in SINGLE_FIELDS}
+_SINGLE_UPPER = {name.upper(): name for name in SINGLE_FIELDS}
+_BODY_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
+
+
+def _repeated(name: str) -> _Refusal:
+    return (400, "Bad Request", "bad_request", f"the {name} header field must be sent once")
+
+
+class RepeatedField(ParseException):
+    """gunicorn's kind of error, so that its worker answers it as it answers a bad head."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -84,29 +121,42 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _parsed_bytes = 0  # of the head in progress, from the parser: its target and fields
     _header_count = 0
+    _single_fields_seen: set[bytes]  # of the head in progress, set by on_message_begin
     _in_head = True  # blank lines before a first request count as head too
     _head_timer: asyncio.TimerHandle | None = None
     # A refusal of bytes that came after a request still being answered: sent after its answer,
     # so that a write Redis accepted is never answered only by a 400.
     _deferred: _Refusal | None = None
+    _drained: int | None = None  # bytes thrown away after an answer that closes the connection
+    _has_body = False  # the request in progress declared one (Content-Length, Transfer-Encoding)
+    _linger_after_answer = False  # its answer said Connection: close, its body not all read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._drained is not None:
+            self._drained += len(data)
+            if self._drained >= LINGER_BYTES:
+                self.transport.close()
+            return
         # After a refusal the transport is closing: asyncio delivers no more data, and each
         # later refusal in this chunk finds it closing and sends nothing (_refuse).
         super().data_received(data)
         if self._in_head:
-            self._head_bytes += len(data)  # this chunk did not finish the head: all of it is head
-            if self._head_bytes > MAX_HEAD_BYTES:
+            # This chunk did not finish the head: all of it is head. The limit itself is on what
+            # the parser counts (on_url, on_header), wherever the reads end; this bounds a head
+            # whose fields never end, with room for the bytes the count leaves out.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES + UNCOUNTED_HEAD_BYTES:
                 self._refuse(_HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
         # Each request's head has its own allowance and, after a kept-alive wait, its own timer.
         self._in_head, self._head_bytes, self._header_count = True, 0, 0
         self._parsed_bytes = 0
+        self._single_fields_seen, self._has_body = set(), False
         if self._head_timer is None:
             self._start_head_timer()
         super().on_message_begin()
@@ -128,22 +178,61 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_count > MAX_HEADERS or self._parsed_bytes > MAX_HEAD_BYTES:
             self._refuse(_HEAD_TOO_LARGE)
             raise ValueError
+        key = name.lower()
+        if key in _BODY_FIELDS:
+            self._has_body = True
+        if key in _SINGLE_FIELD_BYTES:
+            if key in self._single_fields_seen:
+                self._refuse(_repeated(_SINGLE_FIELD_BYTES[key]))
+                raise ValueError
+            self._single_fields_seen.add(key)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+        if self._has_body and self.cycle is not None:
+            # Its task has not started yet: the application will send through this.
+            self.cycle.send = self._closing_if_body_unread(self.cycle)  # type: ignore[method-assign]
+
+    def _closing_if_body_unread(self, cycle: Any) -> Any:
+        """The cycle's ``send``, saying ``Connection: close`` on an answer that comes before the
+        body is whole (413, or a body the request takes none of): uvicorn would read the rest,
+        however long, only to throw it away. The close itself follows the answer (linger)."""
+        send = cycle.send
+
+        async def closing_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and cycle.more_body:
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                await send({**message, "headers": headers})
+                cycle.keep_alive = True  # else uvicorn closes at once, before on_response_complete
+                self._linger_after_answer = True
+                return
+            await send(message)
+
+        return closing_send
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         super().connection_lost(exc)
+
+    def eof_received(self) -> None:
+        # The client ended its side with a body not yet whole: nothing can complete it, so the
+        # request is refused now (our JSON; a half-closed client still reads), not at the timeout.
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            self._refuse(_BODY_CUT_SHORT, answering=False)
+            return
+        super().eof_received()
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request it cannot parse, in the contract's JSON; none after a 431.
         self._refuse(_NOT_HTTP)
 
     def on_response_complete(self) -> None:
+        if self._linger_after_answer and not self.transport.is_closing():
+            self._close_after_answer()
         super().on_response_complete()
         if self._deferred is not None and not self._answering():
             self._refuse(self._deferred)
@@ -152,9 +241,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
 
-    def _refuse(self, refusal: _Refusal) -> None:
+    def _refuse(self, refusal: _Refusal, *, answering: bool = True) -> None:
+        """Answer ``refusal`` and close; after the answer in progress, if any (``answering``)."""
         self._cancel_head_timer()
-        if self._answering():
+        if answering and self._answering():
             # Bytes after a request being answered (a short Content-Length, garbage after the
             # body): its answer goes first, then this one, then the connection closes.
             self._deferred = self._deferred or refusal
@@ -163,6 +253,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_json_answer(*refusal))
             self.transport.close()
+
+    def _close_after_answer(self) -> None:
+        """Close as gunicorn's close_graceful does: the answer, then the FIN, then what the
+        client still sends is thrown away for a while. Closing with unread bytes would reset the
+        connection, and the answer with it."""
+        self._drained = 0
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(
@@ -213,11 +311,77 @@ class _DeadlineSocket:
 
 
 class BoundedThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker, in which no client holds up the others while a thread is free.
+
+    gunicorn's main thread accepts connections and runs the poller; it also drained each closing
+    connection (up to 2 s, and up to the request deadline once reads went through
+    ``_DeadlineSocket``), and a worker thread waited up to 5 s for a new connection's first
+    bytes. Here a closing connection is drained by the poller and a connection that has sent
+    nothing yet waits on the poller, holding no thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections half-closed after their answer: when to let go, and bytes drained so far.
+        self._lingering: dict[socket.socket, tuple[float, int]] = {}
+
+    def handle(self, conn: Any) -> Any:
+        if not conn.initialized and not conn.data_ready and not conn.wait_for_data(0):
+            return gthread._DEFER  # to the poller, which hands it back once bytes arrive
+        return super().handle(conn)
+
+    def _close(self, conn: Any, graceful: bool = False) -> None:
+        """``TConn.close`` that never blocks the main thread: a graceful close sends the FIN
+        and leaves the draining to the poller."""
+        sock = conn.sock._sock if isinstance(conn.sock, _DeadlineSocket) else conn.sock
+        if graceful:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                sock.setblocking(False)
+                self.poller.register(sock, selectors.EVENT_READ, self._drain)
+            except (OSError, ValueError, KeyError):
+                pass  # the client is gone already
+            else:
+                self._lingering[sock] = (time.monotonic() + LINGER_SECONDS, 0)
+                return
+        sock.close()
+
+    def _drain(self, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        until, drained = self._lingering[sock]
+        drained += len(data)
+        self._lingering[sock] = (until, drained)
+        if not data or drained >= LINGER_BYTES:
+            self._let_go(sock)
+
+    def _let_go(self, sock: socket.socket) -> None:
+        del self._lingering[sock]
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.poller.unregister(sock)
+        sock.close()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        # Called on each turn of the main loop, and with force=True as the worker stops.
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        for sock, (until, _) in list(self._lingering.items()):
+            if force or until <= now:
+                self._let_go(sock)
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # gunicorn answers requests it cannot parse with an HTML page; the contract says JSON.
         if not isinstance(exc, ParseException):
             return super().handle_error(req, client, addr, exc)  # type: ignore[no-any-return]
-        if isinstance(exc, LimitRequestHeaders):
+        if isinstance(exc, RepeatedField):
+            answer = _repeated(exc.name)
+        elif isinstance(exc, InvalidHeader) and exc.req is not None and exc.hdr in _SINGLE_UPPER:
+            answer = _repeated(_SINGLE_UPPER[exc.hdr])  # gunicorn's own refusal of a repeat
+        elif isinstance(exc, LimitRequestHeaders):
             answer = _HEAD_TOO_LARGE
         elif isinstance(exc, LimitRequestLine):
             answer = _LINE_TOO_LONG
@@ -233,6 +397,10 @@ class BoundedThreadWorker(ThreadWorker):
         size = len(req.uri) + sum(len(name) + len(value) + 4 for name, value in req.headers)
         if size > MAX_HEAD_BYTES:
             raise LimitRequestHeaders("the request head is over the limit")
+        names = [name for name, _ in req.headers]  # upper case, as gunicorn keeps them
+        for key, name in _SINGLE_UPPER.items():
+            if names.count(key) > 1:
+                raise RepeatedField(name)
         return super().handle_request(req, conn)
 
     def enqueue_req(self, conn: Any) -> None:
@@ -240,6 +408,7 @@ class BoundedThreadWorker(ThreadWorker):
             settings = asgi.settings
             seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
             conn.sock = _DeadlineSocket(conn.sock, seconds)
+            conn.close = functools.partial(self._close, conn)
         super().enqueue_req(conn)
 
 

@@ -10,11 +10,13 @@ Every request waits at most about ``redis_timeout_seconds`` on Redis: to connect
 reply. At most ``redis_max_connections`` requests of a process wait on Redis at once; one more is
 answered 503 at once rather than queued.
 
-No command is sent twice where it might have run: a timeout or a dropped connection is answered
-503, and only ``NOSCRIPT`` (the script did not run) is followed by the same call as ``EVAL``.
-The 503 says whether the command surely did not run (``redis_unavailable``) or, for a change,
-may have (``outcome_unknown``); ``redis_errors`` holds the table. The redis-py pool retries a
-dropped connection once at once (a pooled connection may have died with a restarted Redis).
+Both clients follow one rule: a command is written to Redis once. A timeout or a dropped
+connection after it left is answered 503, never by sending it again (it may have run: a hit
+counted twice, a write applied after a later one); only ``NOSCRIPT`` (the script did not run) is
+followed by the same call as ``EVAL``. The 503 says whether the command surely did not run
+(``redis_unavailable``) or, for a change, may have (``outcome_unknown``); ``redis_errors`` holds
+the table. A pooled connection that died with a restarted Redis is replaced as it is taken from
+the pool, before anything is written (redis-py checks that it is still open).
 Other Redis errors (a wrong type, a refused command) are faults, answered as a 500 by the adapter.
 
 With ``REDIS_CLUSTER=1`` both entry points use redis-py's cluster clients: slot routing, ``MOVED``
@@ -145,7 +147,7 @@ def sync_client(settings: Settings) -> SyncCommands:
         )
     pool = _Pool.from_url(
         settings.redis_url,
-        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        retry=Retry(NoBackoff(), 0),  # written once (above); redis-py's default resends
         **_pool_options(settings),
     )
     return redis.Redis(connection_pool=pool)

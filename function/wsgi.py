@@ -10,7 +10,7 @@ import flask
 from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
-from .errors import RequestTimeout
+from .errors import BadRequest, RequestTimeout
 from .service import (
     RedisCall,
     Request,
@@ -26,6 +26,8 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
 _READ_WHOLE = "function.body_read_whole"
+# The client ended its side before its body was whole (Flask mode, and ASGI mode in serving).
+BODY_CUT_SHORT = "the request ended before its body was whole; nothing was stored"
 
 
 @functools.cache
@@ -57,6 +59,9 @@ def respond(request: flask.Request) -> Response:
         limit = body_limit(method, request.headers, settings)
         try:
             body = request.stream.read(limit) if limit else b""
+            if len(body) < min(request.content_length or 0, limit):
+                # gunicorn ends the stream where the client ended its side, short or not.
+                raise ClientDisconnected
             # Fewer bytes than asked for: the body ended (an over-long one fills the limit).
             request.environ[_READ_WHOLE] = bool(limit) and len(body) < limit
         except (ClientDisconnected, OSError) as error:
@@ -68,7 +73,7 @@ def respond(request: flask.Request) -> Response:
                 timeout = RequestTimeout(f"the request did not arrive within {seconds} s")
                 return error_response(timeout)
             log.info("the client left before sending its whole body; nothing was stored")
-            return Response(400, content_type=None)
+            return error_response(BadRequest(BODY_CUT_SHORT))  # a half-closed client reads it
         query = request.query_string
         outcome = dispatch(
             Request(method, _raw_path(request), query, request.headers, body), settings

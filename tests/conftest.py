@@ -48,6 +48,21 @@ def stored_document(value: bytes | None) -> tuple[int, dict[str, Any]]:
     return int(match[1]), json.loads(match[2])
 
 
+def head_of_counted_size(target: bytes, counted: int) -> bytes:
+    """A GET whose head counts ``counted`` bytes as the head limit counts them: the request
+    target, and per field its name, its value and 4 bytes (": " and the line end)."""
+    fixed = [(b"Host", b"test"), (b"Connection", b"close")]
+    left = counted - len(target) - sum(len(name) + len(value) + 4 for name, value in fixed)
+    pads: list[tuple[bytes, bytes]] = []
+    while left > 0:
+        size = min(left, 8000) - len(b"X-Pad-00") - 4  # each field within the 8190-byte limit
+        pads.append((b"X-Pad-%02d" % len(pads), b"v" * size))
+        left -= len(pads[-1][0]) + size + 4
+    assert left == 0
+    fields = b"".join(name + b": " + value + b"\r\n" for name, value in fixed + pads)
+    return b"GET " + target + b" HTTP/1.1\r\n" + fields + b"\r\n"
+
+
 def make_certificate(folder: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
     """A self-signed certificate and its key for ``name`` (an IP address or a DNS name), made
     by openssl in ``folder``; the test is skipped, saying why, where openssl is missing."""

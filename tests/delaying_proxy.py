@@ -5,7 +5,8 @@ Put in front of a real Redis, it makes Redis slow without freezing it: the comma
 and its reply arrives ``delay_seconds`` later, which is how a client's read timeout shows itself.
 ``delay_open_connections`` slows only the connections open now, so that a client that retried on
 a new connection would get its answer; ``drop_next_commands`` closes the connection that carries
-the next commands before Redis sees them, as a Redis that restarts under a request does.
+the next commands before Redis sees them, as a Redis that restarts under a request does;
+``drop_after_next_commands`` closes it after Redis has them, so their replies never come back.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class DelayingProxy:
         self._opened = 0  # connections accepted so far
         self._delayed_below: int | None = None  # only connections numbered below it are slow
         self.drops_left = 0
+        self.drops_after_left = 0
+        self._muted: set[int] = set()  # connections whose replies are dropped, and they with them
 
     @property
     def url(self) -> str:
@@ -41,6 +44,9 @@ class DelayingProxy:
 
     def drop_next_commands(self, count: int = 1) -> None:
         self.drops_left = count
+
+    def drop_after_next_commands(self, count: int = 1) -> None:
+        self.drops_after_left = count
 
     def __enter__(self) -> DelayingProxy:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -65,18 +71,29 @@ class DelayingProxy:
             server = socket.create_connection(("127.0.0.1", self.target_port))
             self._sockets += [client, server]
             number, self._opened = self._opened, self._opened + 1
-            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, number), daemon=True).start()
+            for source, sink, replies in ((client, server, False), (server, client, True)):
+                pump = threading.Thread(
+                    target=self._pump, args=(source, sink, number, replies), daemon=True
+                )
+                pump.start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, reply_of: int | None) -> None:
-        """Copies one direction; ``reply_of`` is the connection's number for server replies."""
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, connection: int, replies: bool
+    ) -> None:
+        """Copies one direction of the numbered connection: commands, or (``replies``) replies."""
         try:
             while data := source.recv(65536):
-                if reply_of is None and self.drops_left:
+                if replies:
+                    if connection in self._muted:
+                        break  # the reply is lost with the connection
+                    if self._is_slow(connection):
+                        time.sleep(self.delay_seconds)
+                elif self.drops_left:
                     self.drops_left -= 1
                     break  # the command never reaches the server
-                if reply_of is not None and self._is_slow(reply_of):
-                    time.sleep(self.delay_seconds)
+                elif self.drops_after_left:
+                    self.drops_after_left -= 1
+                    self._muted.add(connection)
                 sink.sendall(data)
         except OSError:
             pass

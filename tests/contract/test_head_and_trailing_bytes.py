@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 import uuid
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.conftest import RunningFunction, skip_for_mode
+from tests.conftest import RunningFunction, head_of_counted_size, skip_for_mode
 
 from .conftest import error_of, put_head, read_until_close
 
@@ -110,3 +111,26 @@ def test_a_short_content_length_answers_the_write_first(
     assert _status_lines(answer)[0].startswith(b"HTTP/1.1 201"), answer[:300]
     assert client.get(path).json()["a"] == 1
     assert error_of(client.get(path + "/none")) == "not_found"
+
+
+@pytest.mark.parametrize("split_at", [None, 100, -30, -2, -1])
+@pytest.mark.parametrize("over", [0, 1])
+def test_the_head_limit_is_exact_however_the_head_arrives(
+    function: RunningFunction, over: int, split_at: int | None
+) -> None:
+    """The last byte within the limit is served and the first over it refused, in one read or
+    in two (split in a field, before the blank line, inside it)."""
+    _our_servers(function)
+    head = head_of_counted_size(b"/head-edge", LIMIT_BYTES + over)
+    parts = urlsplit(function.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if split_at is None:
+                sock.sendall(head)
+            else:
+                sock.sendall(head[:split_at])
+                time.sleep(0.3)  # the server reads the first part alone
+                sock.sendall(head[split_at:])
+        answer = read_until_close(sock)
+    expected = b"HTTP/1.1 404" if over == 0 else b"HTTP/1.1 431"
+    assert answer.startswith(expected), answer[:200]

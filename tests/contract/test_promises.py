@@ -59,6 +59,24 @@ def test_slow_redis_is_a_503_within_the_timeout_and_not_retried(
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_a_hit_whose_connection_drops_after_redis_has_it_is_counted_once(
+    start_function: Any, redis_server: RedisServer, redis_client: redis.Redis, prefix: str,
+    entry_point: str,
+) -> None:  # fmt: skip
+    with DelayingProxy(redis_server.port) as proxy:
+        env = {"REDIS_URL": proxy.url, "KEY_PREFIX": prefix}
+        running: RunningFunction = start_function(entry_point, env=env)
+        with httpx.Client(base_url=running.url, timeout=10) as http:
+            assert http.get("/").text == "Count is 1."
+            proxy.drop_after_next_commands(1)  # Redis counts the hit; its reply is lost
+            response = http.get("/")
+            assert response.status_code == 503, response.text
+            assert error_of(response) == "outcome_unknown"
+            assert redis_client.get(f"{prefix}count") == b"2", "the INCR was sent again"
+            assert http.get("/").text == "Count is 3."
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
 def test_redis_restarted_while_idle_is_not_a_503(
     start_function: Any, tmp_path: Path, entry_point: str
 ) -> None:

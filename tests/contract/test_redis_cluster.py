@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
+from redis.exceptions import AskError, MovedError
 
 from scripts.local_cluster import LocalCluster
 from scripts.serve import ROOT
@@ -140,3 +142,53 @@ def test_master_killed_under_load(
         f"{entry_point}: counter {count}, confirmed increments {record.counted}, "
         f"unconfirmed (503) {record.uncertain}"
     )
+
+
+def _key_elsewhere(cluster: LocalCluster, template: str, node: int) -> str:
+    """The first of ``template.format(n)`` whose slot a master other than ``node`` serves."""
+    return next(
+        template.format(n) for n in range(1000) if cluster.master_of(template.format(n)) != node
+    )
+
+
+def _key_here(cluster: LocalCluster, template: str, node: int) -> str:
+    return next(
+        template.format(n) for n in range(1000) if cluster.master_of(template.format(n)) == node
+    )
+
+
+def _assert_redirect_is_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "redis_unavailable"
+    assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("entry_point", ["handle", "handle_flask"])
+def test_a_cluster_node_without_cluster_mode_is_a_503_not_a_fault(
+    start_function: Any, cluster: LocalCluster, entry_point: str
+) -> None:
+    """REDIS_URL names one node and REDIS_CLUSTER is unset: a key of another node's slot is
+    answered MOVED, a key of a slot being migrated away ASK; the client cannot follow either."""
+    node = cluster.ports[0]
+    prefix = _key_elsewhere(cluster, "kv:p{}:count", node).removesuffix("count")
+    env = {"REDIS_URL": cluster.url, "KEY_PREFIX": prefix}
+    running: RunningFunction = start_function(entry_point, env=env)
+    moved = _key_elsewhere(cluster, prefix + "r:/moved/{}", node).removeprefix(prefix + "r:")
+    asked = _key_here(cluster, prefix + "r:/asked/{}", node).removeprefix(prefix + "r:")
+    with redis.Redis(port=node) as direct:
+        slot = direct.execute_command("CLUSTER KEYSLOT", prefix + "r:" + asked)
+        other = redis.Redis(port=cluster.ports[1])
+        target = other.execute_command("CLUSTER MYID").decode()
+        other.close()
+        direct.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target)
+        # What the function will meet: redis-py names each reply by its class.
+        for key, reply in ((moved, MovedError), (asked, AskError)):
+            with pytest.raises(reply):
+                direct.execute_command("GET", prefix + "r:" + key)
+    with httpx.Client(base_url=running.url, timeout=10) as http:
+        for path in (moved, asked):
+            _assert_redirect_is_unavailable(http.get(path))
+            _assert_redirect_is_unavailable(http.put(path, json={"a": 1}))
+            _assert_redirect_is_unavailable(http.delete(path))
+        _assert_redirect_is_unavailable(http.get("/"))  # the counter's slot is elsewhere too
+    assert "Traceback" not in running.log()

@@ -223,16 +223,22 @@ def test_wsgi_body_that_times_out_is_a_408_for_head_and_body_together(on_wsgi: N
     [
         {"wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "10"},  # werkzeug: ClientDisconnected
         {"wsgi.input": Failing(ConnectionResetError()), **GUNICORN},
+        # gunicorn ends the stream where a client that closed its side stopped sending.
+        {"wsgi.input": io.BytesIO(b'{"a":'), "CONTENT_LENGTH": "10", **GUNICORN},
     ],
-    ids=["werkzeug", "gunicorn"],
+    ids=["werkzeug", "gunicorn", "gunicorn-short"],
 )
-def test_wsgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
+def test_wsgi_client_that_leaves_gets_a_400_and_nothing_is_stored(
     on_wsgi: None, caplog: pytest.LogCaptureFixture, framing: dict[str, Any]
 ) -> None:
     with caplog.at_level(logging.INFO, logger="function.wsgi"):
         response, request = _wsgi("PUT", "/gone", b"{}", **framing)
-    assert (response.status_code, response.get_data()) == (400, b"")
-    assert response.content_type != "application/json"  # no error body: nobody reads it
+    # A client that closed only its sending side reads the answer: the contract's JSON.
+    assert (response.status_code, response.json) == (
+        400,
+        {"error": "bad_request", "message": wsgi.BODY_CUT_SHORT},
+    )
+    assert response.headers["connection"] == "close"
     assert request.get_data() == b""
     assert caplog.messages == [LEFT]
     assert _wsgi("GET", "/gone")[0].status_code == 404

@@ -342,21 +342,45 @@ def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis
         assert_unavailable(store.run_sync(client, call("GET", "/")))
 
 
-def test_sync_connection_dropped_under_a_command_is_retried_once(
-    server: RedisServer, direct: redis.Redis
+@pytest.mark.parametrize("after_redis_has_it", [False, True])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_command_whose_connection_drops_is_not_sent_again(
+    server: RedisServer, direct: redis.Redis, mode: str, after_redis_has_it: bool
 ) -> None:
-    with (
-        DelayingProxy(server.port) as proxy,
-        store.sync_client(
-            settings_for(proxy.url, redis_timeout_seconds=10.0)  # only the drop may fail a command
-        ) as client,
-    ):
-        assert store.run_sync(client, call("GET", "/")).body == b"Count is 1."
-        proxy.drop_next_commands(1)
-        assert store.run_sync(client, call("GET", "/")).body == b"Count is 2."
-        proxy.drop_next_commands(2)  # dropped again on the retry: one retry only, then a 503
-        assert_unconfirmed(store.run_sync(client, call("GET", "/")))
-    assert direct.get("kv:count") == b"2"
+    """The client cannot tell a command lost on its way from one Redis ran before the connection
+    dropped: either way the hit is answered as unconfirmed, and counted at most once."""
+
+    def drop(proxy: DelayingProxy) -> None:
+        if after_redis_has_it:
+            proxy.drop_after_next_commands(1)
+        else:
+            proxy.drop_next_commands(1)
+
+    with DelayingProxy(server.port) as proxy:
+        settings = settings_for(proxy.url, redis_timeout_seconds=10.0)  # only the drop fails
+        hits = [call("GET", "/") for _ in range(3)]
+        if mode == "sync":
+            with store.sync_client(settings) as client:
+                first = store.run_sync(client, hits[0])
+                drop(proxy)
+                dropped = store.run_sync(client, hits[1])
+                after = store.run_sync(client, hits[2])
+        else:
+
+            async def on_async() -> list[Response]:
+                client = store.async_client(settings)
+                answers = [await store.run_async(client, hits[0])]
+                drop(proxy)
+                answers += [await store.run_async(client, hit) for hit in hits[1:]]
+                await client.aclose()
+                return answers
+
+            first, dropped, after = asyncio.run(on_async())
+    assert first.body == b"Count is 1."
+    assert_unconfirmed(dropped)
+    counted = 2 if after_redis_has_it else 1  # the dropped hit ran once or not at all
+    assert after.body == b"Count is %d." % (counted + 1)
+    assert direct.get("kv:count") == b"%d" % (counted + 1)
 
 
 # handle's shared connection (store.async_client) has its own tests: test_redis_conn.py.
