@@ -32,6 +32,7 @@ from .errors import (
     ServiceUnavailable,
     StorageFull,
 )
+from .logs import ThrottledWarning
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,29 +209,9 @@ def error_response(error: ApiError) -> Response:
     return Response(error.status, body, headers=error.headers)
 
 
-class _ThrottledWarning:
-    """Logs a failure that repeats on every request at most once per interval, with a count:
-    an outage under load must not turn into thousands of log lines a second."""
-
-    def __init__(self, interval_seconds: float) -> None:
-        self.interval_seconds = interval_seconds
-        self.next_at = 0.0
-        self.held_back = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self.next_at:
-            self.held_back += 1
-            return
-        if self.held_back:
-            message += f" (and {self.held_back} more like it since the last report)"
-        log.warning(message, *args)
-        self.next_at, self.held_back = now + self.interval_seconds, 0
-
-
-_warn_unavailable = _ThrottledWarning(interval_seconds=10.0)
-_warn_overloaded = _ThrottledWarning(interval_seconds=10.0)
-_warn_storage_full = _ThrottledWarning(interval_seconds=10.0)
+_warn_unavailable = ThrottledWarning(log, interval_seconds=10.0)
+_warn_overloaded = ThrottledWarning(log, interval_seconds=10.0)
+_warn_storage_full = ThrottledWarning(log, interval_seconds=10.0)
 
 # What a client is told when its change left for Redis and no reply came in time.
 UNCONFIRMED_PUT = (

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from function import service
+from function.logs import ThrottledWarning
 from function.service import RedisCall, Request, Response, dispatch, finish
 from function.settings import Settings
 
@@ -682,8 +683,8 @@ def test_a_write_whose_answer_fails_is_answered_accepted_and_logged(
 def test_overload_and_full_storage_are_logged_with_the_error(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "_warn_overloaded", service._ThrottledWarning(10.0))
-    monkeypatch.setattr(service, "_warn_storage_full", service._ThrottledWarning(10.0))
+    monkeypatch.setattr(service, "_warn_overloaded", ThrottledWarning(service.log, 10.0))
+    monkeypatch.setattr(service, "_warn_storage_full", ThrottledWarning(service.log, 10.0))
     with caplog.at_level(logging.WARNING):
         service.overloaded(ConnectionError("pool of 1"))
         service.storage_full(Exception("OOM command not allowed"))

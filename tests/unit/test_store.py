@@ -31,6 +31,7 @@ from redis.exceptions import (
 )
 
 from function import redis_errors, service, store
+from function.logs import ThrottledWarning
 from function.service import RedisCall, Request, Response, dispatch
 from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
@@ -228,7 +229,7 @@ def outage_log(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.LogCaptureFixture:
     """The outage warnings of this test alone: a fresh throttle that holds nothing back."""
-    monkeypatch.setattr(service, "_warn_unavailable", service._ThrottledWarning(0.0))
+    monkeypatch.setattr(service, "_warn_unavailable", ThrottledWarning(service.log, 0.0))
     caplog.set_level(logging.WARNING, logger="function.service")
     return caplog
 
@@ -395,7 +396,7 @@ def test_unix_socket_url(tmp_path_factory: pytest.TempPathFactory) -> None:
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Throttled warnings that have not yet spoken, whatever earlier tests logged."""
     for name in ("_warn_overloaded", "_warn_storage_full"):
-        monkeypatch.setattr(service, name, service._ThrottledWarning(10.0))
+        monkeypatch.setattr(service, name, ThrottledWarning(service.log, 10.0))
 
 
 @pytest.fixture
