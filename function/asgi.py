@@ -22,10 +22,8 @@ from starlette.responses import Response as StarletteResponse
 
 from . import resources, store
 from .errors import RequestTimeout
+from .messages import RedisCall, Request, Response
 from .service import (
-    RedisCall,
-    Request,
-    Response,
     body_limit,
     dispatch,
     error_response,

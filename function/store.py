@@ -41,11 +41,10 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from .messages import RedisCall, Response
 from .redis_conn import SharedConnection
 from .redis_errors import Failure, NotSent, classify
 from .service import (
-    RedisCall,
-    Response,
     finish,
     overloaded,
     redis_unavailable,

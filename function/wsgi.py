@@ -11,10 +11,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
 from .errors import RequestTimeout
+from .messages import RedisCall, Request, Response
 from .service import (
-    RedisCall,
-    Request,
-    Response,
     body_limit,
     dispatch,
     error_response,

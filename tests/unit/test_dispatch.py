@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from function import service
+from function import service, storage
 from function.logs import ThrottledWarning
-from function.service import RedisCall, Request, Response, dispatch, finish
+from function.messages import RedisCall, Request, Response
+from function.service import dispatch, finish
 from function.settings import Settings
 
 SETTINGS = Settings()
@@ -173,9 +174,9 @@ def test_a_value_without_its_expiry_is_read_again_with_its_ttl() -> None:
     call = call_of(dispatch(request("GET", "/a"), SETTINGS))
     stored = b'{"x":1,"last_updated":5}'
     again = call_of(finish(call, stored))
-    sha = hashlib.sha1(service.READ_BARE.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.READ_BARE.source.encode()).hexdigest()
     assert again.command == ("EVALSHA", sha, 1, "kv:r:/a")
-    assert again.fallback == ("EVAL", service.READ_BARE.source, 1, "kv:r:/a")
+    assert again.fallback == ("EVAL", storage.READ_BARE.source, 1, "kv:r:/a")
     response = answered(finish(again, [stored, 40_400]))
     assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
     assert response.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
@@ -449,7 +450,7 @@ def test_trailing_slashes_alone_are_stripped() -> None:
 
 
 def test_scripts_are_named_by_their_sha1() -> None:
-    script = service.Script("return 1")
+    script = storage.Script("return 1")
     assert script.sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
     call = script.call("k", "v", finish=lambda reply: Response(200))
     assert call.command == ("EVALSHA", script.sha, 1, "k", "v")
@@ -564,18 +565,18 @@ def test_write_passes_preconditions_to_its_script(
     # dropped), If-None-Match weakly; tags are sorted and framed by commas for string.find.
     headers = {**JSON_HEADERS, **headers}
     call = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=9", headers), SETTINGS))
-    sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.WRITE.source.encode()).hexdigest()
     # ARGV: the document's JSON, its expiry (ms), keep ('' = no), If-Match, If-None-Match ('' =
     # no header), now (ms).
     document = call.command[4]
     assert call.command == ("EVALSHA", sha, 1, "kv:r:/a", document, clock + 9_000, "",
                             if_match, if_none_match, clock)  # fmt: skip
-    assert call.fallback == ("EVAL", service.WRITE.source, *call.command[2:])
+    assert call.fallback == ("EVAL", storage.WRITE.source, *call.command[2:])
     assert json.loads(document)["last_updated"] > 0
     deleted = call_of(dispatch(request("DELETE", "/a", headers=headers), SETTINGS))
-    sha = hashlib.sha1(service.DELETE_IF.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.DELETE_IF.source.encode()).hexdigest()
     assert deleted.command == ("EVALSHA", sha, 1, "kv:r:/a", if_match, if_none_match)
-    assert deleted.fallback == ("EVAL", service.DELETE_IF.source, 1, "kv:r:/a", if_match,
+    assert deleted.fallback == ("EVAL", storage.DELETE_IF.source, 1, "kv:r:/a", if_match,
                                 if_none_match)  # fmt: skip
 
 

@@ -30,9 +30,10 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 
-from function import redis_errors, service, store
+from function import redis_errors, service, storage, store
 from function.logs import ThrottledWarning
-from function.service import RedisCall, Request, Response, dispatch
+from function.messages import RedisCall, Request, Response
+from function.service import dispatch
 from function.settings import Settings
 from scripts.local_redis import RedisServer, free_port
 from tests.conftest import stored_document
@@ -301,7 +302,7 @@ def test_a_change_whose_reply_is_late_is_unconfirmed_and_read_is_unavailable(
     """A change that left for Redis and got no reply in time may have been applied: the answer
     says so. A read that timed out changed nothing: Redis is unavailable."""
     direct.set("kv:r:/late", b"%d {}" % (time.time_ns() // 1_000_000 + 60_000))
-    direct.script_load(service.WRITE.source)  # else the late reply is NOSCRIPT: nothing ran
+    direct.script_load(storage.WRITE.source)  # else the late reply is NOSCRIPT: nothing ran
 
     def late(request: RedisCall) -> Response:
         """The answer to ``request`` on a fresh client whose connection is then made slow."""
