@@ -13,6 +13,10 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from function import service, storage
 from function.logs import ThrottledWarning
@@ -119,14 +123,41 @@ def test_counter_key_follows_the_prefix() -> None:
     assert call.command == ("INCR", "app:count")
 
 
+def _werkzeug_prefers_json(accept: str) -> bool:
+    """The ranking the function had from werkzeug, kept as the reference for its own."""
+    offered = parse_accept_header(accept, MIMEAccept) if accept else MIMEAccept()
+    return offered.best_match(("text/plain", "application/json")) == "application/json"
+
+
+_MEDIA_RANGE = st.tuples(
+    st.sampled_from(["text/plain", "application/json", "*/*", "text/*", "application/*",
+                     "*/json", "TEXT/Plain", "text/html", "json", ""]),
+    st.sampled_from(["", ";q=0", ";q=1", ";q=0.5", ";q=0.50", ";Q=0.3", ";q=1.5", ";q=-1",
+                     ";q=x", " ; q=0.7", ";level=1", ";level=1;q=0.9"]),
+).map("".join)  # fmt: skip
+
+
+@given(st.lists(_MEDIA_RANGE, max_size=4).map(", ".join))
+def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
+    call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
+    as_json = finish(call, 3).content_type == "application/json"
+    assert as_json == _werkzeug_prefers_json(accept)
+
+
 @pytest.mark.parametrize(
     ("accept", "as_json"),
     [("application/json", True), ("text/plain, application/json;q=0.9", False),
      ("application/json, text/plain;q=0.5", True), ("*/*", False), ("", False),
      ("text/html", False), ("application/*", True),
-     ("text/plain;q=0.5, application/json;q=0.4", False)],
+     ("text/plain;q=0.5, application/json;q=0.4", False),
+     # Equal weights: the more specific range wins, then plain text.
+     ("text/*;q=0.5, application/json;q=0.5", True), ("application/*, text/plain", False),
+     # A weight of 0 refuses; an invalid weight drops its range; parameters must match.
+     ("application/json;q=0, */*", False), ("text/plain;q=2, application/json", True),
+     ("application/json;level=1, text/plain;q=0.1", False), ("*/json, application/json", True)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
+    assert _werkzeug_prefers_json(accept) == as_json  # the reference the ranking follows
     call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
     response = finish(call, 3)
     if as_json:
