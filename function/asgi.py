@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
@@ -25,6 +24,7 @@ from .errors import RequestTimeout
 from .messages import RedisCall, Request, Response
 from .service import (
     body_limit,
+    client_left,
     dispatch,
     error_response,
     internal_error,
@@ -32,7 +32,6 @@ from .service import (
 )
 from .settings import Settings
 
-log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
 
 Scope = MutableMapping[str, Any]
@@ -104,8 +103,7 @@ async def respond(
             outcome = await store.run_async(redis_client(), outcome)
         return outcome
     except _ClientGone:
-        log.info("the client left before sending its whole body; nothing was stored")
-        return Response(400, content_type=None)  # nobody is there to read it
+        return client_left()
     except Exception:
         return internal_error()
 

@@ -118,6 +118,12 @@ def storage_full(error: Exception) -> Response:
     return error_response(StorageFull("there is no room to store this; nothing was changed"))
 
 
+def client_left() -> Response:
+    """The answer to a request whose client left before its whole body came: nobody reads it."""
+    log.info("the client left before sending its whole body; nothing was stored")
+    return Response(400, content_type=None)
+
+
 def internal_error() -> Response:
     log.exception("unexpected error")
     return internal_error_response()

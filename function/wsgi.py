@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 
 import flask
@@ -14,6 +13,7 @@ from .errors import RequestTimeout
 from .messages import RedisCall, Request, Response
 from .service import (
     body_limit,
+    client_left,
     dispatch,
     error_response,
     internal_error,
@@ -21,7 +21,6 @@ from .service import (
 )
 from .settings import Settings
 
-log = logging.getLogger(__name__)
 settings = Settings.from_env(os.environ)
 _READ_WHOLE = "function.body_read_whole"
 
@@ -65,8 +64,7 @@ def respond(request: flask.Request) -> Response:
                 seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
                 timeout = RequestTimeout(f"the request did not arrive within {seconds} s")
                 return error_response(timeout)
-            log.info("the client left before sending its whole body; nothing was stored")
-            return Response(400, content_type=None)
+            return client_left()
         query = request.query_string
         outcome = dispatch(
             Request(method, _raw_path(request), query, request.headers, body), settings

@@ -110,7 +110,7 @@ async def test_asgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
     on_asgi: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     receive = Receive(_body(b'{"a":', more_body=True), {"type": "http.disconnect"})
-    with caplog.at_level(logging.INFO, logger="function.asgi"):
+    with caplog.at_level(logging.INFO, logger="function.service"):
         status, headers, body = await _asgi("PUT", "/gone", receive)
     assert (status, body) == (400, b"")
     assert b"content-type" not in headers
@@ -229,7 +229,7 @@ def test_wsgi_body_that_times_out_is_a_408_for_head_and_body_together(on_wsgi: N
 def test_wsgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
     on_wsgi: None, caplog: pytest.LogCaptureFixture, framing: dict[str, Any]
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="function.wsgi"):
+    with caplog.at_level(logging.INFO, logger="function.service"):
         response, request = _wsgi("PUT", "/gone", b"{}", **framing)
     assert (response.status_code, response.get_data()) == (400, b"")
     assert response.content_type != "application/json"  # no error body: nobody reads it
