@@ -13,11 +13,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 
 from function import asgi
+from function.settings import loaded
 
 
 @functools.cache
 def _pool_client() -> redis.asyncio.Redis:
-    settings = asgi.settings
+    settings = loaded()
     pool = redis.asyncio.ConnectionPool.from_url(
         settings.redis_url,
         retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
 from . import resources, store
+from . import settings as config
 from .errors import RequestTimeout
 from .messages import RedisCall, Request, Response
 from .service import (
@@ -31,8 +31,6 @@ from .service import (
     safe_response,
 )
 from .settings import Settings
-
-settings = Settings.from_env(os.environ)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -46,11 +44,11 @@ class _ClientGone(Exception):
 @functools.cache
 def _redis() -> store.AsyncCommands:
     # Made on the first request, inside the worker's event loop (workers fork after import).
-    return store.async_client(settings)
+    return store.async_client(config.loaded())
 
 
 async def handle(request: StarletteRequest) -> StarletteResponse:
-    return _to_starlette(await respond(request.scope, request.receive, settings, _redis))
+    return _to_starlette(await respond(request.scope, request.receive, config.loaded(), _redis))
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +60,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["type"] != "http":
         return  # websockets are not served: the server closes the connection
-    await serve(scope, receive, send, settings, _redis)
+    await serve(scope, receive, send, config.loaded(), _redis)
 
 
 async def serve(

@@ -10,14 +10,13 @@ functions-framework entry point does (``asgi.serve``).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 
 from starlette.types import Receive, Scope, Send
 
 from . import resp, store
 from .asgi import serve
-from .settings import Settings
+from .settings import Settings, loaded
 
 
 class Function:
@@ -69,6 +68,6 @@ class Function:
 
 def new() -> Function:
     """func-python's constructor; a bad setting ends the process here, before it listens."""
-    function = Function(Settings.from_env(os.environ))
+    function = Function(loaded())
     resp.warn_if_slow()  # func's host build may ship a hiredis of another platform
     return function

@@ -36,6 +36,7 @@ from uvicorn_worker import UvicornWorker
 from werkzeug.exceptions import HTTPException
 
 from . import asgi, logs, wsgi
+from . import settings as config
 
 MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
@@ -166,7 +167,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(
-            asgi.settings.head_timeout_seconds, self._head_timed_out
+            config.loaded().head_timeout_seconds, self._head_timed_out
         )
 
     def _cancel_head_timer(self) -> None:
@@ -237,7 +238,7 @@ class BoundedThreadWorker(ThreadWorker):
 
     def enqueue_req(self, conn: Any) -> None:
         if not isinstance(conn.sock, _DeadlineSocket):
-            settings = asgi.settings
+            settings = config.loaded()
             seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
             conn.sock = _DeadlineSocket(conn.sock, seconds)
         super().enqueue_req(conn)
@@ -248,12 +249,16 @@ _LIMITS = {
     "limit_request_fields": MAX_HEADERS,
     "limit_request_field_size": MAX_REQUEST_LINE,
     "keepalive": KEEPALIVE_SECONDS,
-    "logconfig_dict": logs.dict_config(asgi.settings.log_format),
 }
 
 
 def _bound(cfg: Any, worker_class: str) -> None:
-    for key, value in {**_LIMITS, "worker_class": worker_class}.items():
+    log_config = logs.dict_config(config.loaded().log_format)
+    for key, value in {
+        **_LIMITS,
+        "logconfig_dict": log_config,
+        "worker_class": worker_class,
+    }.items():
         cfg.set(key, value)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
+from . import settings as config
 from .errors import RequestTimeout
 from .messages import RedisCall, Request, Response
 from .service import (
@@ -19,16 +19,14 @@ from .service import (
     internal_error,
     safe_response,
 )
-from .settings import Settings
 
-settings = Settings.from_env(os.environ)
 _READ_WHOLE = "function.body_read_whole"
 
 
 @functools.cache
 def _redis() -> store.SyncCommands:
     # Made on the first request, in the worker (gunicorn forks after import); thread-safe pool.
-    return store.sync_client(settings)
+    return store.sync_client(config.loaded())
 
 
 def handle_flask(request: flask.Request) -> flask.Response:
@@ -49,6 +47,7 @@ def _body_read(request: flask.Request) -> bool:
 
 def respond(request: flask.Request) -> Response:
     """The answer to one request; never raises. Faults become a 500 and a log line."""
+    settings = config.loaded()
     try:
         method = request.method
         limit = body_limit(method, request.headers, settings)

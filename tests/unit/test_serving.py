@@ -33,6 +33,7 @@ from gunicorn.glogging import Logger
 from uvicorn.server import ServerState
 
 from function import asgi, serving, wsgi
+from function import settings as function_settings
 from function.settings import Settings
 from scripts.local_redis import RedisServer
 
@@ -58,8 +59,7 @@ def framework(
         redis_url=server.url, key_prefix="serving:",
         head_timeout_seconds=TIMEOUT, body_timeout_seconds=TIMEOUT,
     )  # fmt: skip
-    monkeypatch.setattr(asgi, "settings", chosen)
-    monkeypatch.setattr(wsgi, "settings", chosen)
+    monkeypatch.setattr(function_settings, "loaded", lambda: chosen)
     asgi._redis.cache_clear()
     wsgi._redis.cache_clear()
     loggers = {
