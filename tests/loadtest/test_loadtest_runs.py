@@ -28,10 +28,10 @@ from PIL import Image
 
 from loadtest import histograms
 from loadtest.timeline import BASE_COLUMNS
-from scripts.local_redis import free_port
 from scripts.serve import ROOT
 from tests.conftest import RunningFunction, StartFunction
 from tests.loadtest.kube_stub import ClusterState, StubKubeApi, fixture, serve
+from tests.support.local_redis import free_port
 
 RUN_TIMEOUT_S = 60
 

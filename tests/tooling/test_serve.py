@@ -15,9 +15,9 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT
 from tests.conftest import wait_until_ready
+from tests.support.local_redis import RedisServer, free_port
 
 
 @pytest.fixture

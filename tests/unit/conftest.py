@@ -12,7 +12,7 @@ import redis
 from function import asgi, wsgi
 from function import settings as config
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from werkzeug.test import EnvironBuilder
 
 from function import asgi, wsgi
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 LIMIT = 100  # MAX_BODY_BYTES of these tests
 BODY_TIMEOUT = 0.05

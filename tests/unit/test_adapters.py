@@ -21,8 +21,8 @@ from werkzeug.test import EnvironBuilder
 from function import asgi, wsgi
 from function import settings as config
 from function.settings import Settings
-from scripts.local_redis import RedisServer
 from tests.conftest import stored_document
+from tests.support.local_redis import RedisServer
 
 LIMIT = 1000  # MAX_BODY_BYTES of these tests
 

@@ -35,7 +35,7 @@ from uvicorn.server import ServerState
 from function import asgi, serving, wsgi
 from function import settings as function_settings
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 MAIN = Path(serving.__file__).with_name("main.py")
 TIMEOUT = 0.1  # HEAD_TIMEOUT_SECONDS and BODY_TIMEOUT_SECONDS of these tests

@@ -35,9 +35,9 @@ from function.logs import ThrottledWarning
 from function.messages import RedisCall, Request, Response
 from function.service import dispatch
 from function.settings import Settings
-from scripts.local_redis import RedisServer, free_port
 from tests.conftest import stored_document
 from tests.delaying_proxy import DelayingProxy
+from tests.support.local_redis import RedisServer, free_port
 
 # The setting under test; the proxies below delay by multiples of it. Large enough that a loaded
 # machine answers an undelayed command well within it.
