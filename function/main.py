@@ -19,6 +19,9 @@ except ConfigError as error:
 
 logs.configure(settings.log_format)
 resp.warn_if_slow()  # here, before gunicorn forks its workers: once per server
-serving.install()
+try:
+    serving.install()
+except serving.FrameworkMismatch as error:
+    sys.exit(f"functions-framework mismatch: {error}")
 
 __all__ = ["handle", "handle_flask"]

@@ -1,6 +1,7 @@
 """How functions-framework serves this function: all of its HTTP surface, with HTTP limits.
 
-functions-framework 3.10 (pinned in requirements.txt) puts a Starlette router in front of an ASGI
+functions-framework 3.10 (pinned in requirements.txt; ``install`` refuses any other release,
+whose internals may differ) puts a Starlette router in front of an ASGI
 function, which answers some methods and paths itself in plain text, and runs gunicorn with no
 limit on the request line and none on the request head in ASGI mode. It imports the function's
 source file before it builds its server, so ``main`` imports this module, which then has the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import socket
 import time
@@ -42,6 +44,22 @@ MAX_HEAD_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
+# The functions-framework release whose internals this module replaces, as requirements.txt pins
+# it: another release may have moved or changed them.
+FRAMEWORK_VERSION = "3.10.2"
+
+
+class FrameworkMismatch(RuntimeError):
+    """The installed functions-framework is not the release this module was written against."""
+
+
+def check_framework(installed: str) -> None:
+    if installed != FRAMEWORK_VERSION:
+        raise FrameworkMismatch(
+            f"function/serving.py replaces internals of functions-framework {FRAMEWORK_VERSION}, "
+            f"and {installed} is installed: check them against that release, then update "
+            "FRAMEWORK_VERSION"
+        )
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -326,6 +344,7 @@ def _closing_when_told(wsgi_app: Any) -> Any:
 
 def install() -> None:
     """Have functions-framework serve this function as described above (idempotent)."""
+    check_framework(importlib.metadata.version("functions-framework"))
     functions_framework.aio._create_asgi_app_with_function = _asgi_app
     functions_framework._configure_app = _flask_app
     framework_gunicorn.UvicornApplication = UvicornApplication  # type: ignore[misc]
