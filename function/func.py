@@ -10,13 +10,14 @@ functions-framework entry point does (``asgi.serve``).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 
 from starlette.types import Receive, Scope, Send
 
 from . import resp, store
 from .asgi import serve
-from .settings import Settings, loaded
+from .settings import Settings
 
 
 class Function:
@@ -68,6 +69,6 @@ class Function:
 
 def new() -> Function:
     """func-python's constructor; a bad setting ends the process here, before it listens."""
-    function = Function(loaded())
+    function = Function(Settings.from_env(os.environ))  # func calls new() once per process
     resp.warn_if_slow()  # func's host build may ship a hiredis of another platform
     return function
