@@ -333,28 +333,43 @@ def _prefers_json(accept: str | None) -> bool:
 
 _Range = tuple[tuple[bool, ...], float, list[str]]  # specificity, quality, type/subtype/params
 _MEDIA_PARTS = re.compile(r"/|(?:[ \t]*;[ \t]*)")
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_TOKEN = r"[\w!#$%&'*+\-.^`|~]+"
+# A parameter (RFC 9110 §5.6.6); anything else between semicolons is skipped.
+_PARAMETER = re.compile(rf"({_TOKEN})=({_TOKEN}|{_QUOTED})")
+_ESCAPED = re.compile(r"\\(.)")
 _QUALITY = re.compile(r"-?\d+(\.\d+)?")
+# A list element: commas inside a quoted string do not end it. A field with a quoted string left
+# open has no elements.
+_ELEMENT = re.compile(rf'(?:[^,"]|{_QUOTED})+')
+_BALANCED = re.compile(rf'(?:[^"]|{_QUOTED})*')
 
 
 def _media_ranges(accept: str) -> list[_Range]:
-    ranges = []
-    for item in accept.split(","):
-        media_type, *params = (part.strip(" \t") for part in item.split(";"))
-        quality = 1.0
-        kept = []
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip(" \t").lower() != "q":
-                kept.append(param)
-            elif not _QUALITY.fullmatch(value := value.strip(' \t"')) or not 0 <= float(value) <= 1:
-                break  # a range with an invalid weight is ignored
-            else:
-                quality = float(value)
-        else:
-            parts = _MEDIA_PARTS.split(";".join([media_type, *kept]).lower())
-            if "/" in media_type and not (parts[0] == "*" and parts[1] != "*"):
-                ranges.append((tuple(part != "*" for part in parts), quality, parts))
+    ranges: list[_Range] = []
+    if not _BALANCED.fullmatch(accept):
+        return ranges
+    for element in _ELEMENT.findall(accept):
+        item = _unquoted(element.strip(" \t"))
+        media_type, *fields = (field.strip(" \t") for field in item.split(";"))
+        params: dict[str, str] = {}  # by lower-case name: a name given twice keeps its last value
+        for field in fields:
+            if parameter := _PARAMETER.match(field):
+                params[parameter[1].lower()] = _unquoted(parameter[2])
+        quality = params.pop("q", "1").strip(" \t")
+        if not _QUALITY.fullmatch(quality) or not 0 <= float(quality) <= 1:
+            continue  # a range with an invalid weight is ignored
+        parts = _MEDIA_PARTS.split(media_type.lower()) + [f"{n}={v}" for n, v in params.items()]
+        if "/" in media_type and not (parts[0] == "*" and parts[1] != "*"):
+            ranges.append((tuple(part != "*" for part in parts), float(quality), parts))
     return ranges
+
+
+def _unquoted(text: str) -> str:
+    """A quoted string's content; other text as it is."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return _ESCAPED.sub(r"\1", text[1:-1])
+    return text
 
 
 def _rank(ranges: list[_Range], kind: str, subtype: str) -> tuple[float, tuple[bool, ...]]:

@@ -137,7 +137,14 @@ _MEDIA_RANGE = st.tuples(
 ).map("".join)  # fmt: skip
 
 
-@given(st.lists(_MEDIA_RANGE, max_size=4).map(", ".join))
+# Pieces of malformed fields too: empty elements and parameters, quotes, other white space.
+_PIECES = st.sampled_from(["text/plain", "application/json", "*/*", "text/*", "*/json", ";q=0.5",
+                           ";q=1", ";q=0", ", ", ";", "=", '"', "\\", "\xa0", "\x0b", " ",
+                           "\t", "q", "level=1"])  # fmt: skip
+
+
+@given(st.one_of(st.lists(_MEDIA_RANGE, max_size=4).map(", ".join),
+                 st.lists(_PIECES, max_size=10).map("".join)))  # fmt: skip
 def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
     call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
     as_json = finish(call, 3).content_type == "application/json"
@@ -154,7 +161,13 @@ def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
      ("text/*;q=0.5, application/json;q=0.5", True), ("application/*, text/plain", False),
      # A weight of 0 refuses; an invalid weight drops its range; parameters must match.
      ("application/json;q=0, */*", False), ("text/plain;q=2, application/json", True),
-     ("application/json;level=1, text/plain;q=0.1", False), ("*/json, application/json", True)],
+     ("application/json;level=1, text/plain;q=0.1", False), ("*/json, application/json", True),
+     ("text/plain;q=1, application/json", False), ("text/plain;q=1, application/json;q=0.5", False),
+     ("application/json;q=0, */*;q=0.5, text/plain;q=0.1", False),
+     ("*/json, text/plain;q=0.5", False),
+     ("application/json;q=0.1, application/json;q=0.9, text/plain;q=0.5", True),
+     ('"application/json", text/plain;q=0.5', True), ('application/json;a="x,y";q=0.1', False),
+     ('application/json;q="0.5", text/plain;q=0.4', True), ("application/json\xa0", False)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
     assert _werkzeug_prefers_json(accept) == as_json  # the reference the ranking follows
