@@ -47,7 +47,7 @@ from bench.servers import (
     request_once,
     start_server,
 )
-from scripts.local_redis import free_port
+from tests.support.local_redis import free_port
 
 # The article's store keeps a hash of flat strings, so every server gets the same flat body.
 PUT_BODY = json.dumps({"hello": 999, "name": "x"})

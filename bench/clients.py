@@ -31,7 +31,7 @@ import redis
 from bench.cpu import pin
 from bench.redis_server import running_redis
 from bench.servers import BENCH_DIR
-from function.service import READ_BARE, WRITE
+from function.storage import READ_BARE, WRITE, stored_value
 
 KEY = "kv:/bench/resource"
 WRITE_KEY = "kv:/bench/put-target"
@@ -121,7 +121,7 @@ async def _make_call(name: str, host: str, port: int, concurrency: int) -> Call:
             "shared-hiredis/SET-GET": (
                 "SET",
                 WRITE_KEY,
-                b"%d %s" % (EXPIRES_AT_MS, WRITE_VALUE),
+                stored_value(WRITE_VALUE, EXPIRES_AT_MS),
                 "PXAT",
                 EXPIRES_AT_MS,
                 "GET",

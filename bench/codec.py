@@ -24,7 +24,7 @@ from typing import Any
 from function import resp, store
 from function.asgi import respond
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 CONCURRENCY = 32
 

@@ -1,5 +1,9 @@
-"""``handle`` as it was before the shared connection: the same handler on redis-py's asyncio
-connection pool with its pure-Python reply parser, for a before/after comparison in one run.
+"""``handle`` as it was before the shared connection, for a before/after comparison in one run.
+
+It differs from ``handle`` in three ways (docs/benchmark.md names them too): redis-py's asyncio
+connection pool (connections unnamed) instead of the shared connection; redis-py's pure-Python
+reply parser instead of hiredis; and, since this file and not ``function/main.py`` is the source,
+``function.serving`` is not installed: functions-framework's own Starlette router serves it.
 
 Served with `functions-framework --asgi --source bench/pool_function.py --target handle`.
 """
@@ -13,11 +17,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 
 from function import asgi
+from function.settings import loaded
 
 
 @functools.cache
 def _pool_client() -> redis.asyncio.Redis:
-    settings = asgi.settings
+    settings = loaded()
     pool = redis.asyncio.ConnectionPool.from_url(
         settings.redis_url,
         retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
@@ -30,5 +35,5 @@ def _pool_client() -> redis.asyncio.Redis:
     return redis.asyncio.Redis(connection_pool=pool)
 
 
-asgi._redis = _pool_client  # the client is all that differs
+asgi._redis = _pool_client
 handle = asgi.handle

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 
 @dataclass(frozen=True)

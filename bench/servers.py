@@ -86,7 +86,7 @@ SERVERS: tuple[ServerSpec, ...] = (
     ),
     ServerSpec(
         name="handle_pool",
-        description="handle as before: redis-py asyncio connection pool, pure-Python parser",
+        description="handle as before: asyncio pool, pure-Python parser, the framework's router",
         command=_pool_command,
         probe_path="/health/readiness",
     ),

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
@@ -21,21 +19,20 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
 from . import resources, store
-from .errors import RequestTimeout
+from . import settings as config
+from .errors import ApiError, RequestTimeout
+from .messages import RedisCall, Request, Response
 from .service import (
-    RedisCall,
-    Request,
-    Response,
+    SINGLE_FIELDS,
     body_limit,
+    client_left,
     dispatch,
     error_response,
     internal_error,
+    repeated_field,
     safe_response,
 )
 from .settings import Settings
-
-log = logging.getLogger(__name__)
-settings = Settings.from_env(os.environ)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -49,11 +46,11 @@ class _ClientGone(Exception):
 @functools.cache
 def _redis() -> store.AsyncCommands:
     # Made on the first request, inside the worker's event loop (workers fork after import).
-    return store.async_client(settings)
+    return store.async_client(config.loaded())
 
 
 async def handle(request: StarletteRequest) -> StarletteResponse:
-    return _to_starlette(await respond(request.scope, request.receive, settings, _redis))
+    return _to_starlette(await respond(request.scope, request.receive, config.loaded(), _redis))
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,7 +62,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["type"] != "http":
         return  # websockets are not served: the server closes the connection
-    await serve(scope, receive, send, settings, _redis)
+    await serve(scope, receive, send, config.loaded(), _redis)
 
 
 async def serve(
@@ -106,8 +103,9 @@ async def respond(
             outcome = await store.run_async(redis_client(), outcome)
         return outcome
     except _ClientGone:
-        log.info("the client left before sending its whole body; nothing was stored")
-        return Response(400, content_type=None)  # nobody is there to read it
+        return client_left()
+    except ApiError as error:
+        return error_response(error)
     except Exception:
         return internal_error()
 
@@ -142,13 +140,22 @@ def _append(body: bytearray, message: MutableMapping[str, Any], limit: int) -> b
     return len(body) >= limit or not message.get("more_body", False)
 
 
+_SINGLE_FIELDS = {name.lower(): name for name in SINGLE_FIELDS}
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     # A field sent on several lines is one value, joined with commas (RFC 9110 §5.3), as WSGI
-    # servers join it: both modes read the same conditions, tokens and content types.
+    # servers join it: both modes read the same conditions, tokens and content types. A field of
+    # one value sent twice is refused (behind functions-framework, serving refuses it first;
+    # under func's own server, here).
     headers: dict[str, str] = {}
     for name, value in scope["headers"]:
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-        headers[key] = f"{headers[key]},{text}" if key in headers else text
+        if key in headers:
+            if key in _SINGLE_FIELDS:
+                raise repeated_field(_SINGLE_FIELDS[key])
+            text = f"{headers[key]},{text}"
+        headers[key] = text
     return headers
 
 

@@ -69,6 +69,6 @@ class Function:
 
 def new() -> Function:
     """func-python's constructor; a bad setting ends the process here, before it listens."""
-    function = Function(Settings.from_env(os.environ))
+    function = Function(Settings.from_env(os.environ))  # func calls new() once per process
     resp.warn_if_slow()  # func's host build may ship a hiredis of another platform
     return function

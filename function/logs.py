@@ -12,6 +12,7 @@ import json
 import logging
 import logging.config
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,3 +75,24 @@ def dict_config(log_format: str) -> dict[str, Any]:
 
 def configure(log_format: str) -> None:
     logging.config.dictConfig(dict_config(log_format))
+
+
+class ThrottledWarning:
+    """Logs a failure that repeats on every request at most once per interval, with a count:
+    an outage under load must not turn into thousands of log lines a second."""
+
+    def __init__(self, logger: logging.Logger, interval_seconds: float) -> None:
+        self.logger = logger
+        self.interval_seconds = interval_seconds
+        self.next_at = 0.0
+        self.held_back = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.held_back += 1
+            return
+        if self.held_back:
+            message += f" (and {self.held_back} more like it since the last report)"
+        self.logger.warning(message, *args)
+        self.next_at, self.held_back = now + self.interval_seconds, 0

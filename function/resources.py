@@ -1,11 +1,10 @@
-"""The resource rules: which path names which resource, what a valid document is, how it is stored.
+"""The resource rules: which path names which resource, what a valid document is.
 
 Pure functions; nothing here talks to Redis or to a web framework.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -102,12 +101,6 @@ def location(path: str) -> str:
     return quote(path, safe=_PATH_SAFE)
 
 
-def etag(stored: bytes) -> str:
-    """The strong entity tag of a stored document: SHA-1 of its stored bytes, which hold its
-    content and ``last_updated``. Redis computes the same (``redis.sha1hex``) to compare."""
-    return f'"{hashlib.sha1(stored).hexdigest()}"'
-
-
 def resource_key(settings: Settings, path: str) -> str:
     # Every resource key has "r:" after the prefix and the counter key has not: no path reaches it.
     return f"{settings.key_prefix}r:{path}"
@@ -197,25 +190,6 @@ def parse_document(body: bytes, settings: Settings) -> dict[str, Any]:
 def stored_json(document: dict[str, Any], last_updated: int) -> bytes:
     """The document with ``last_updated``, as compact JSON."""
     return _ENCODER.encode({**document, "last_updated": last_updated}).encode()
-
-
-def stored_value(document_json: bytes, expires_at_ms: int) -> bytes:
-    """The bytes kept in Redis: when the document expires (Unix milliseconds), a space, then its
-    JSON (``stored_json``).
-
-    Keeping the expiry in the value lets a read be one plain ``GET`` (document and remaining time
-    read together, atomic by nature) instead of a script that also asks for the key's TTL.
-    """
-    return b"%d %s" % (expires_at_ms, document_json)
-
-
-def split_stored(stored: bytes) -> tuple[int | None, bytes]:
-    """The expiry (Unix milliseconds) and the JSON of a stored value. A value written before the
-    expiry was kept in it is bare JSON: its expiry is only the key's TTL (``None`` here)."""
-    if stored[:1] == b"{":
-        return None, stored
-    expires_at_ms, _, document = stored.partition(b" ")
-    return int(expires_at_ms), document
 
 
 def seconds_left(left_ms: int) -> int:

@@ -1,24 +1,22 @@
-"""What the function answers, independent of the server that carries the request.
+"""What the function answers, independent of the server that carries the request: the HTTP
+semantics (routing, methods, preconditions, content negotiation, error answers).
 
 ``dispatch`` turns a request into either a finished ``Response`` or a ``RedisCall``: the one Redis
 command the request needs and how to turn its reply into the response. The adapters run the call
-on a synchronous or an asynchronous client; the rules live only here.
+on a synchronous or an asynchronous client (``store``); how a resource is kept in Redis is in
+``storage``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
-
-from . import access, conditions, redis_errors, resources
+from . import access, conditions, redis_errors, resources, storage
 from .conditions import Condition
 from .errors import (
     ApiError,
@@ -32,6 +30,8 @@ from .errors import (
     ServiceUnavailable,
     StorageFull,
 )
+from .logs import ThrottledWarning
+from .messages import Headers, RedisCall, Request, Response
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,132 +45,7 @@ COUNTER_METHODS = ("GET", "HEAD")
 HEALTH_METHODS = ("GET", "HEAD")
 RESOURCE_METHODS = ("GET", "HEAD", "PUT", "DELETE")
 
-JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-
-
-class Headers(Protocol):
-    """Header fields by lower-case name; a field sent on several lines is its values joined
-    with commas (RFC 9110 §5.3), as WSGI servers hand them over and the ASGI adapter joins them."""
-
-    def get(self, key: str, /) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    raw_path: bytes  # as the client sent it: still percent-encoded, without the query
-    query_string: bytes
-    headers: Headers
-    body: bytes = b""
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = JSON
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Command = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class RedisCall:
-    command: Command
-    # The answer from Redis's reply, or one more call (a value in the format before, read again).
-    finish: Callable[[Any], Response | RedisCall]
-    # For EVALSHA: the same call as EVAL, for a Redis whose script cache is empty (restarted).
-    fallback: Command | None = None
-    # For a write: the answer should building the full one fail once Redis has replied. A write
-    # Redis accepted is never answered as a failure.
-    accepted: Response | None = None
-    # For a command that changes something: what to tell the client when it was sent and no
-    # reply came, so it may have run.
-    unconfirmed: str | None = None
-
-
-@dataclass(frozen=True)
-class Script:
-    """A Lua script: Redis runs it as one atomic step, and one command carries it."""
-
-    source: str
-    sha: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
-
-    def call(
-        self,
-        key: str,
-        *args: Any,
-        finish: Callable[[Any], Response | RedisCall],
-        accepted: Response | None = None,
-        unconfirmed: str | None = None,
-    ) -> RedisCall:
-        return RedisCall(
-            ("EVALSHA", self.sha, 1, key, *args),
-            finish,
-            ("EVAL", self.source, 1, key, *args),
-            accepted,
-            unconfirmed,
-        )
-
-
-# A value written before the expiry was kept in it: the document and its remaining time to live,
-# read together. (Values written now are read with one plain GET; see resources.stored_value.)
-READ_BARE = Script("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}")
-
-# Preconditions, checked inside the script that writes, so nothing can change in between.
-# A condition is '' (no header), '*' (any current document) or ',tag,tag,' (SHA-1 hex of
-# stored bytes, as resources.etag computes them). Defines `failed(current)`.
-_PRECONDITIONS = """
-local function listed(condition, current)
-  if condition == '*' then return current ~= false end
-  if current == false then return false end
-  return string.find(condition, ',' .. redis.sha1hex(current) .. ',', 1, true) ~= nil
-end
-local function failed(if_match, if_none_match)
-  if if_match == '' and if_none_match == '' then return false end
-  local current = redis.call('GET', KEYS[1])
-  if if_match ~= '' and not listed(if_match, current) then return true end
-  return if_none_match ~= '' and listed(if_none_match, current)
-end
-"""
-# Replace document and expiry together, for a PUT with preconditions or ``?ttl=keep`` (a plain
-# PUT is one ``SET ... PXAT ... GET``). ARGV: the document's JSON, its expiry (Unix ms), keep
-# ('1': keep the current document's expiry), If-Match, If-None-Match, now (Unix ms: a value
-# without its expiry in it keeps now + its PTTL). Returns {existed, expiry}, or {-1, 0} when a
-# precondition failed.
-WRITE = Script(
-    _PRECONDITIONS
-    + """
-if failed(ARGV[4], ARGV[5]) then return {-1, 0} end
-local current = redis.call('GET', KEYS[1])
-local expires = ARGV[2]
-if current and ARGV[3] == '1' then
-  local kept = string.match(current, '^(%d+) ')
-  if kept then
-    expires = kept
-  else
-    local left = redis.call('PTTL', KEYS[1])
-    if left > 0 then expires = tostring(tonumber(ARGV[6]) + left) end
-  end
-end
-redis.call('SET', KEYS[1], expires .. ' ' .. ARGV[1], 'PXAT', expires)
-return {current and 1 or 0, tonumber(expires)}
-"""
-)
-# DELETE with preconditions. ARGV: If-Match, If-None-Match. Returns 1, 0 (nothing there) or -1.
-DELETE_IF = Script(
-    _PRECONDITIONS
-    + """
-if failed(ARGV[1], ARGV[2]) then return -1 end
-return redis.call('DEL', KEYS[1])
-"""
-)
-PRECONDITION_FAILED = -1
 
 
 def body_limit(method: str, headers: Headers, settings: Settings) -> int:
@@ -208,29 +83,9 @@ def error_response(error: ApiError) -> Response:
     return Response(error.status, body, headers=error.headers)
 
 
-class _ThrottledWarning:
-    """Logs a failure that repeats on every request at most once per interval, with a count:
-    an outage under load must not turn into thousands of log lines a second."""
-
-    def __init__(self, interval_seconds: float) -> None:
-        self.interval_seconds = interval_seconds
-        self.next_at = 0.0
-        self.held_back = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self.next_at:
-            self.held_back += 1
-            return
-        if self.held_back:
-            message += f" (and {self.held_back} more like it since the last report)"
-        log.warning(message, *args)
-        self.next_at, self.held_back = now + self.interval_seconds, 0
-
-
-_warn_unavailable = _ThrottledWarning(interval_seconds=10.0)
-_warn_overloaded = _ThrottledWarning(interval_seconds=10.0)
-_warn_storage_full = _ThrottledWarning(interval_seconds=10.0)
+_warn_unavailable = ThrottledWarning(log, interval_seconds=10.0)
+_warn_overloaded = ThrottledWarning(log, interval_seconds=10.0)
+_warn_storage_full = ThrottledWarning(log, interval_seconds=10.0)
 
 # What a client is told when its change left for Redis and no reply came in time.
 UNCONFIRMED_PUT = (
@@ -241,6 +96,18 @@ UNCONFIRMED_DELETE = (
     "Redis did not confirm the delete in time: it may have been done. Sending it again is safe"
 )
 UNCONFIRMED_HIT = "Redis did not confirm the count in time: this hit may have been counted"
+# Fields that carry one value (RFC 9110 §5.3). Sent twice, which one counts is anyone's guess
+# (each server read another), so the request is refused. (Both of functions-framework's parsers
+# refuse a repeated Content-Length themselves: the body's framing is unknown.)
+SINGLE_FIELDS = ("Host", "Content-Type", "Authorization")
+
+
+def repeated_field(name: str) -> BadRequest:
+    return BadRequest(f"the {name} header field must be sent once")
+
+
+# The client ended its side before its body was whole (both modes).
+BODY_CUT_SHORT = "the request ended before its body was whole; nothing was stored"
 
 
 def redis_unavailable(error: Exception) -> Response:
@@ -261,6 +128,13 @@ def overloaded(error: Exception) -> Response:
 def storage_full(error: Exception) -> Response:
     _warn_storage_full("Redis is out of memory and refuses writes: %s", error)
     return error_response(StorageFull("there is no room to store this; nothing was changed"))
+
+
+def client_left() -> Response:
+    """The answer to a request whose client ended its side before its whole body came: a
+    half-closed client still reads it, so it is the JSON error."""
+    log.info("the client left before sending its whole body; nothing was stored")
+    return error_response(BadRequest(BODY_CUT_SHORT))
 
 
 def internal_error() -> Response:
@@ -328,7 +202,7 @@ def _read(request: Request, key: str, path: str) -> RedisCall:
     if_match, if_none_match = _parsed_conditions(request)
 
     def answer(stored: bytes | None, left_ms: int) -> Response:
-        tag = None if stored is None else resources.etag(stored)
+        tag = None if stored is None else storage.etag(stored)
         opaque = "" if tag is None else tag.strip('"')
         if if_match is not None and not (tag and if_match.names(opaque, weakly=False)):
             raise PreconditionFailed(f"the resource at {path} does not match If-Match")
@@ -337,17 +211,17 @@ def _read(request: Request, key: str, path: str) -> RedisCall:
         assert tag is not None
         if if_none_match is not None and if_none_match.names(opaque, weakly=True):
             return Response(304, content_type=None, headers={"ETag": tag})
-        document = resources.split_stored(stored)[1]
+        document = storage.split_stored(stored)[1]
         body = resources.render_stored(document, resources.seconds_left(left_ms))
         return Response(200, body, headers={"ETag": tag})
 
     def answer_get(stored: bytes | None) -> Response | RedisCall:
         if stored is None:
             return answer(None, 0)
-        expires_at_ms = resources.split_stored(stored)[0]
+        expires_at_ms = storage.split_stored(stored)[0]
         if expires_at_ms is None:
             # Written before the expiry was kept in the value: read it again with its TTL.
-            return READ_BARE.call(key, finish=lambda reply: answer(*reply))
+            return storage.READ_BARE.call(key, finish=lambda reply: answer(*reply))
         return answer(stored, expires_at_ms - _now_ms())
 
     return RedisCall(("GET", key), answer_get)
@@ -357,7 +231,7 @@ def _delete(request: Request, key: str, path: str) -> RedisCall:
     if_match, if_none_match = _conditions(request)
 
     def answer(reply: Any) -> Response:
-        if reply == PRECONDITION_FAILED:
+        if reply == storage.PRECONDITION_FAILED:
             raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
         if not reply:
             raise NotFound(f"no resource at {path}")
@@ -365,7 +239,7 @@ def _delete(request: Request, key: str, path: str) -> RedisCall:
 
     accepted = Response(204, content_type=None)
     if if_match or if_none_match:
-        return DELETE_IF.call(
+        return storage.DELETE_IF.call(
             key,
             if_match,
             if_none_match,
@@ -396,12 +270,12 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
         )
 
     def tag_of(expiry_ms: int) -> str:
-        return resources.etag(resources.stored_value(document, expiry_ms))
+        return storage.etag(storage.stored_value(document, expiry_ms))
 
     if ttl is not None and not if_match and not if_none_match:
         # One plain command: the old value it returns tells a replacement from a new resource.
-        stored = resources.stored_value(document, expires_at_ms)
-        tag = resources.etag(stored)
+        stored = storage.stored_value(document, expires_at_ms)
+        tag = storage.etag(stored)
         return RedisCall(
             ("SET", key, stored, "PXAT", expires_at_ms, "GET"),
             lambda previous: answer(previous is not None, expires_at_ms, tag),
@@ -411,14 +285,14 @@ def _write(request: Request, key: str, path: str, settings: Settings) -> RedisCa
 
     def answer_script(reply: Any) -> Response:
         existed, expiry_ms = reply
-        if existed == PRECONDITION_FAILED:
+        if existed == storage.PRECONDITION_FAILED:
             raise PreconditionFailed(f"the resource at {path} does not meet the preconditions")
         return answer(bool(existed), int(expiry_ms), tag_of(int(expiry_ms)))
 
     keep = "1" if ttl is None else ""
     # With ?ttl=keep the stored bytes, and so the tag, depend on the expiry Redis keeps.
     accepted_headers = {} if keep else {"ETag": tag_of(expires_at_ms)}
-    return WRITE.call(
+    return storage.WRITE.call(
         key,
         document,
         expires_at_ms,
@@ -445,23 +319,11 @@ def _parsed_conditions(request: Request) -> tuple[Condition | None, Condition | 
 
 
 def _conditions(request: Request) -> tuple[str, str]:
-    """If-Match and If-None-Match as the write scripts take them (see _PRECONDITIONS)."""
+    """If-Match and If-None-Match as the write scripts take them."""
     if_match, if_none_match = _parsed_conditions(request)
-    return _condition(if_match, weak=False), _condition(if_none_match, weak=True)
-
-
-def _condition(condition: Condition | None, *, weak: bool) -> str:
-    if condition is None:
-        return ""
-    if condition.any:
-        return "*"
-    # If-Match compares strongly: a weak tag never matches. If-None-Match compares weakly.
-    listed = condition.strong | condition.weak if weak else condition.strong
-    return "," + ",".join(sorted(tag for tag in listed if _is_sha1_hex(tag))) + ","
-
-
-def _is_sha1_hex(tag: str) -> bool:
-    return len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)
+    return storage.script_condition(if_match, weak=False), storage.script_condition(
+        if_none_match, weak=True
+    )
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -473,10 +335,65 @@ def _declared_length(headers: Headers) -> int | None:
 
 
 def _prefers_json(accept: str | None) -> bool:
+    """Whether ``Accept`` ranks JSON above plain text (RFC 9110 §12.5.1): each takes the quality
+    of the most specific range that matches it; equal ranks go to plain text."""
     if not accept:
         return False
-    offered = parse_accept_header(accept, MIMEAccept)
-    return offered.best_match(("text/plain", JSON)) == JSON
+    ranges = sorted(_media_ranges(accept), key=lambda r: (r[0], r[1]), reverse=True)
+    as_json = _rank(ranges, "application", "json")
+    return as_json[0] > 0 and as_json > _rank(ranges, "text", "plain")
+
+
+_Range = tuple[tuple[bool, ...], float, list[str]]  # specificity, quality, type/subtype/params
+_MEDIA_PARTS = re.compile(r"/|(?:[ \t]*;[ \t]*)")
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_TOKEN = r"[\w!#$%&'*+\-.^`|~]+"
+# A parameter (RFC 9110 §5.6.6); anything else between semicolons is skipped.
+_PARAMETER = re.compile(rf"({_TOKEN})=({_TOKEN}|{_QUOTED})")
+_ESCAPED = re.compile(r"\\(.)")
+_QUALITY = re.compile(r"-?\d+(\.\d+)?")
+# A list element: commas inside a quoted string do not end it. A field with a quoted string left
+# open has no elements.
+_ELEMENT = re.compile(rf'(?:[^,"]|{_QUOTED})+')
+_BALANCED = re.compile(rf'(?:[^"]|{_QUOTED})*')
+
+
+def _media_ranges(accept: str) -> list[_Range]:
+    ranges: list[_Range] = []
+    if not _BALANCED.fullmatch(accept):
+        return ranges
+    for element in _ELEMENT.findall(accept):
+        item = _unquoted(element.strip(" \t"))
+        media_type, *fields = (field.strip(" \t") for field in item.split(";"))
+        params: dict[str, str] = {}  # by lower-case name: a name given twice keeps its last value
+        for field in fields:
+            if parameter := _PARAMETER.match(field):
+                params[parameter[1].lower()] = _unquoted(parameter[2])
+        quality = params.pop("q", "1").strip(" \t")
+        if not _QUALITY.fullmatch(quality) or not 0 <= float(quality) <= 1:
+            continue  # a range with an invalid weight is ignored
+        parts = _MEDIA_PARTS.split(media_type.lower()) + [f"{n}={v}" for n, v in params.items()]
+        if "/" in media_type and not (parts[0] == "*" and parts[1] != "*"):
+            ranges.append((tuple(part != "*" for part in parts), float(quality), parts))
+    return ranges
+
+
+def _unquoted(text: str) -> str:
+    """A quoted string's content; other text as it is."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return _ESCAPED.sub(r"\1", text[1:-1])
+    return text
+
+
+def _rank(ranges: list[_Range], kind: str, subtype: str) -> tuple[float, tuple[bool, ...]]:
+    """The quality and specificity of the first (most specific) range naming ``kind/subtype``."""
+    for specificity, quality, (range_kind, range_subtype, *params) in ranges:
+        if range_kind == "*" or (
+            range_kind == kind
+            and (range_subtype == "*" or (range_subtype == subtype and not params))
+        ):
+            return quality, specificity
+    return -1.0, ()
 
 
 def safe_response(response: Response, build: Callable[[Response], T]) -> T:

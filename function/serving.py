@@ -1,6 +1,7 @@
 """How functions-framework serves this function: all of its HTTP surface, with HTTP limits.
 
-functions-framework 3.10 (pinned in requirements.txt) puts a Starlette router in front of an ASGI
+functions-framework 3.10 (pinned in requirements.txt; ``install`` refuses any other release,
+whose internals may differ) puts a Starlette router in front of an ASGI
 function, which answers some methods and paths itself in plain text, and runs gunicorn with no
 limit on the request line and none on the request head in ASGI mode. It imports the function's
 source file before it builds its server, so ``main`` imports this module, which then has the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
 import json
 import selectors
 import socket
@@ -43,7 +45,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 from werkzeug.exceptions import HTTPException
 
-from . import asgi, logs, wsgi
+from . import asgi, logs, service, wsgi
+from . import settings as config
 
 # Counted as the request target plus, per header field, its name, its value and 4 bytes (": "
 # and the line end), in both modes: the method, the version, optional whitespace and the blank
@@ -58,6 +61,22 @@ KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 # resets the connection, and a client still sending may lose the answer.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024
+# The functions-framework release whose internals this module replaces, as requirements.txt pins
+# it: another release may have moved or changed them.
+FRAMEWORK_VERSION = "3.10.2"
+
+
+class FrameworkMismatch(RuntimeError):
+    """The installed functions-framework is not the release this module was written against."""
+
+
+def check_framework(installed: str) -> None:
+    if installed != FRAMEWORK_VERSION:
+        raise FrameworkMismatch(
+            f"function/serving.py replaces internals of functions-framework {FRAMEWORK_VERSION}, "
+            f"and {installed} is installed: check them against that release, then update "
+            "FRAMEWORK_VERSION"
+        )
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -90,19 +109,16 @@ _FIELD_TOO_LONG = (
     f"a header field is limited to {MAX_REQUEST_LINE} bytes",
 )
 _NOT_HTTP = (400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1")
-_BODY_CUT_SHORT = (400, "Bad Request", "bad_request", wsgi.BODY_CUT_SHORT)
+_BODY_CUT_SHORT = (400, "Bad Request", "bad_request", service.BODY_CUT_SHORT)
 _Refusal = tuple[int, str, str, str]
-# Fields that carry one value (RFC 9110 §5.3). Sent twice, which one counts is anyone's guess
-# (each server read another), so the request is refused before the function sees it. (Both
-# parsers refuse a repeated Content-Length themselves: the body's framing is unknown.)
-SINGLE_FIELDS = ("Host", "Content-Type", "Authorization")
-_SINGLE_FIELD_BYTES = {name.lower().encode(): name for name in SINGLE_FIELDS}
-_SINGLE_UPPER = {name.upper(): name for name in SINGLE_FIELDS}
+# A repeated one-value field is refused here, before the function sees the request.
+_SINGLE_FIELD_BYTES = {name.lower().encode(): name for name in service.SINGLE_FIELDS}
+_SINGLE_UPPER = {name.upper(): name for name in service.SINGLE_FIELDS}
 _BODY_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 def _repeated(name: str) -> _Refusal:
-    return (400, "Bad Request", "bad_request", f"the {name} header field must be sent once")
+    return (400, "Bad Request", "bad_request", service.repeated_field(name).message)
 
 
 class RepeatedField(ParseException):
@@ -264,7 +280,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(
-            asgi.settings.head_timeout_seconds, self._head_timed_out
+            config.loaded().head_timeout_seconds, self._head_timed_out
         )
 
     def _cancel_head_timer(self) -> None:
@@ -405,7 +421,7 @@ class BoundedThreadWorker(ThreadWorker):
 
     def enqueue_req(self, conn: Any) -> None:
         if not isinstance(conn.sock, _DeadlineSocket):
-            settings = asgi.settings
+            settings = config.loaded()
             seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
             conn.sock = _DeadlineSocket(conn.sock, seconds)
             conn.close = functools.partial(self._close, conn)
@@ -417,12 +433,16 @@ _LIMITS = {
     "limit_request_fields": MAX_HEADERS,
     "limit_request_field_size": MAX_REQUEST_LINE,
     "keepalive": KEEPALIVE_SECONDS,
-    "logconfig_dict": logs.dict_config(asgi.settings.log_format),
 }
 
 
 def _bound(cfg: Any, worker_class: str) -> None:
-    for key, value in {**_LIMITS, "worker_class": worker_class}.items():
+    log_config = logs.dict_config(config.loaded().log_format)
+    for key, value in {
+        **_LIMITS,
+        "logconfig_dict": log_config,
+        "worker_class": worker_class,
+    }.items():
         cfg.set(key, value)
 
 
@@ -490,6 +510,7 @@ def _closing_when_told(wsgi_app: Any) -> Any:
 
 def install() -> None:
     """Have functions-framework serve this function as described above (idempotent)."""
+    check_framework(importlib.metadata.version("functions-framework"))
     functions_framework.aio._create_asgi_app_with_function = _asgi_app
     functions_framework._configure_app = _flask_app
     framework_gunicorn.UvicornApplication = UvicornApplication  # type: ignore[misc]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -87,6 +89,13 @@ class Settings:
                 }.get(kind, kind)
                 raise ConfigError(f"{name} must be {wanted}, got {raw!r}") from None
         return cls(**values)
+
+
+@functools.cache
+def loaded() -> Settings:
+    """This process's settings, read from its environment once: by ``main`` as the server
+    starts, so that a bad value stops it before it listens; every entry point then shares them."""
+    return Settings.from_env(os.environ)
 
 
 # RFC 6750's b64token, at least 16 characters: a token an operator can paste into a header.

@@ -26,6 +26,7 @@ every command and script runs on the one node that owns its slot.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, Protocol
 
 import redis
@@ -43,11 +44,10 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from .messages import Command, RedisCall, Response
 from .redis_conn import SharedConnection
 from .redis_errors import Failure, NotSent, classify
 from .service import (
-    RedisCall,
-    Response,
     finish,
     overloaded,
     redis_unavailable,
@@ -153,44 +153,62 @@ def sync_client(settings: Settings) -> SyncCommands:
     return redis.Redis(connection_pool=pool)
 
 
-async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
-    outcome = await _run_one_async(client, call)
+# The commands one request sends, one at a time: a driver sends each to Redis and sends back its
+# reply, or throws in the error it met; what the generator returns is the answer.
+Steps = Generator[Command, Any, Response]
+
+
+def steps(call: RedisCall) -> Steps:
+    """The one exchange with Redis both I/O styles drive (``run_async``, ``run_sync``)."""
+    outcome: Response | RedisCall = call
     while isinstance(outcome, RedisCall):  # a value in the format before is read again
-        outcome = await _run_one_async(client, outcome)
+        outcome = yield from _step(outcome)
     return outcome
 
 
-async def _run_one_async(client: AsyncCommands, call: RedisCall) -> Response | RedisCall:
+def _step(call: RedisCall) -> Generator[Command, Any, Response | RedisCall]:
     try:
         try:
-            reply = await client.execute_command(*call.command)
+            reply = yield call.command
         except NoScriptError:
             if call.fallback is None:
                 raise
-            reply = await client.execute_command(*call.fallback)
+            reply = yield call.fallback
     except Exception as error:
         return _failure_answer(call, error)
     return finish(call, reply)
+
+
+async def run_async(client: AsyncCommands, call: RedisCall) -> Response:
+    exchange = steps(call)
+    try:
+        command = next(exchange)
+        while True:
+            try:
+                reply = await client.execute_command(*command)
+            except Exception as error:
+                command = exchange.throw(error)
+            else:
+                command = exchange.send(reply)
+    except StopIteration as done:
+        answer: Response = done.value
+        return answer
 
 
 def run_sync(client: SyncCommands, call: RedisCall) -> Response:
-    outcome = _run_one_sync(client, call)
-    while isinstance(outcome, RedisCall):  # a value in the format before is read again
-        outcome = _run_one_sync(client, outcome)
-    return outcome
-
-
-def _run_one_sync(client: SyncCommands, call: RedisCall) -> Response | RedisCall:
+    exchange = steps(call)
     try:
-        try:
-            reply = client.execute_command(*call.command)
-        except NoScriptError:
-            if call.fallback is None:
-                raise
-            reply = client.execute_command(*call.fallback)
-    except Exception as error:
-        return _failure_answer(call, error)
-    return finish(call, reply)
+        command = next(exchange)
+        while True:
+            try:
+                reply = client.execute_command(*command)
+            except Exception as error:
+                command = exchange.throw(error)
+            else:
+                command = exchange.send(reply)
+    except StopIteration as done:
+        answer: Response = done.value
+        return answer
 
 
 def _failure_answer(call: RedisCall, error: Exception) -> Response:

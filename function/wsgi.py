@@ -3,37 +3,30 @@
 from __future__ import annotations
 
 import functools
-import logging
-import os
 
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
 from . import resources, store
-from .errors import BadRequest, RequestTimeout
+from . import settings as config
+from .errors import RequestTimeout
+from .messages import RedisCall, Request, Response
 from .service import (
-    RedisCall,
-    Request,
-    Response,
     body_limit,
+    client_left,
     dispatch,
     error_response,
     internal_error,
     safe_response,
 )
-from .settings import Settings
 
-log = logging.getLogger(__name__)
-settings = Settings.from_env(os.environ)
 _READ_WHOLE = "function.body_read_whole"
-# The client ended its side before its body was whole (Flask mode, and ASGI mode in serving).
-BODY_CUT_SHORT = "the request ended before its body was whole; nothing was stored"
 
 
 @functools.cache
 def _redis() -> store.SyncCommands:
     # Made on the first request, in the worker (gunicorn forks after import); thread-safe pool.
-    return store.sync_client(settings)
+    return store.sync_client(config.loaded())
 
 
 def handle_flask(request: flask.Request) -> flask.Response:
@@ -54,6 +47,7 @@ def _body_read(request: flask.Request) -> bool:
 
 def respond(request: flask.Request) -> Response:
     """The answer to one request; never raises. Faults become a 500 and a log line."""
+    settings = config.loaded()
     try:
         method = request.method
         limit = body_limit(method, request.headers, settings)
@@ -72,8 +66,7 @@ def respond(request: flask.Request) -> Response:
                 seconds = settings.head_timeout_seconds + settings.body_timeout_seconds
                 timeout = RequestTimeout(f"the request did not arrive within {seconds} s")
                 return error_response(timeout)
-            log.info("the client left before sending its whole body; nothing was stored")
-            return error_response(BadRequest(BODY_CUT_SHORT))  # a half-closed client reads it
+            return client_left()
         query = request.query_string
         outcome = dispatch(
             Request(method, _raw_path(request), query, request.headers, body), settings

@@ -28,8 +28,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.local_redis import RedisServer
 from scripts.serve import ROOT
+from tests.support.local_redis import RedisServer
 
 REQUIREMENTS = ROOT / "requirements-func.txt"
 # What building the `function` distribution reads; copied, so that the build writes nothing into

@@ -200,7 +200,7 @@ def main() -> int:
 
 
 def serve(entry_point: str, host: str, port: int, data_dir: Path | None) -> int:
-    from scripts.local_redis import RedisServer
+    from tests.support.local_redis import RedisServer
 
     stopping: list[float] = []  # when a stop signal came
 

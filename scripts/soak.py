@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ENTRY_POINTS, ROOT, function_command
+from tests.support.local_redis import RedisServer, free_port
 
 OK_STATUSES = {200, 201, 204, 404}
 

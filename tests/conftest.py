@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ENTRY_POINTS, ROOT, function_command
+from tests.support.local_redis import RedisServer, free_port
 
 STARTUP_TIMEOUT_SECONDS = 60
 # With FUNCTION_URL set, the contract suite runs against that server (a container, a func runtime,

@@ -16,8 +16,8 @@ import pytest
 import redis
 from redis.exceptions import NoPermissionError, ResponseError
 
-from scripts.local_redis import FUNCTION_ACL_RULES, FUNCTION_USER, RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import FUNCTION_ACL_RULES, FUNCTION_USER, RedisServer
 
 
 @pytest.fixture

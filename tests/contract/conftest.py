@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ import pytest
 import redis
 
 from function.settings import Settings
-from scripts.local_redis import RedisServer, free_port
 from tests.conftest import RunningFunction, _starter
 from tests.delaying_proxy import DelayingProxy
+from tests.support.local_redis import RedisServer, free_port
 
 from .conftest import error_of, read_until_close
 

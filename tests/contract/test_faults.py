@@ -17,8 +17,8 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer
 
 from .conftest import error_of, put_head
 

@@ -18,9 +18,9 @@ import httpx
 import psutil
 import pytest
 
-from scripts.local_redis import free_port
 from scripts.serve import ROOT
 from tests.conftest import FUNCTION_URL, skip_for_mode
+from tests.support.local_redis import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction, stored_document
 from tests.delaying_proxy import DelayingProxy
+from tests.support.local_redis import RedisServer
 
 from .conftest import error_of
 

@@ -22,9 +22,9 @@ import pytest
 import redis
 from redis.exceptions import AskError, MovedError
 
-from scripts.local_cluster import LocalCluster
 from scripts.serve import ROOT
 from tests.conftest import FUNCTION_URL, RunningFunction, skip_for_mode
+from tests.support.local_cluster import LocalCluster
 
 COUNTER_KEY = "kv:count"  # the default KEY_PREFIX's counter: the master killed below owns it
 # Between the kill and the first answers from the promoted replica: node timeout (1 s), the

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer
 
 from .conftest import error_of
 

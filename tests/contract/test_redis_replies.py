@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer, free_port
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer, free_port
 
 from .conftest import error_of
 

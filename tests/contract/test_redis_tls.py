@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.local_redis import RedisServer, server_binary, supports_tls
 from tests.conftest import RunningFunction, make_certificate
+from tests.support.local_redis import RedisServer, server_binary, supports_tls
 
 
 @pytest.fixture

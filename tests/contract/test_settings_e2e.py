@@ -19,9 +19,9 @@ import psutil
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT, SOURCE, framework_command, function_command
 from tests.conftest import RunningFunction, launch, stored_document
+from tests.support.local_redis import RedisServer, free_port
 
 from .conftest import error_of
 

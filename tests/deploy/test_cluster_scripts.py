@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from scripts.local_redis import FUNCTION_USER, RedisServer
 from tests.deploy.manifests import ROOT, Manifest, container, quantity
 from tests.deploy.test_manifest_schemas import KUBERNETES_VERSION
+from tests.support.local_redis import FUNCTION_USER, RedisServer
 
 BASH = shutil.which("bash") or "/bin/bash"
 TUNNEL_IP = "10.98.12.34"

@@ -20,7 +20,6 @@ import httpx
 import pytest
 import yaml
 
-from scripts.local_redis import free_port
 from tests.deploy.containers import (
     FUNCTION_IMAGE,
     PODMAN_ENV,
@@ -30,6 +29,7 @@ from tests.deploy.containers import (
     require_podman,
 )
 from tests.deploy.manifests import ROOT, Manifest, container
+from tests.support.local_redis import free_port
 
 READY_TIMEOUT_SECONDS = 60
 PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scripts.local_redis import RedisServer, free_port
 from tests.deploy.containers import FUNCTION_IMAGE, build, podman
 from tests.deploy.manifests import ROOT, Dockerfile, Manifest, container
+from tests.support.local_redis import RedisServer, free_port
 
 STARTUP_TIMEOUT_SECONDS = 60
 # The queue-proxy's drain is 30 s; the server itself must be gone well within the grace period.

@@ -8,9 +8,9 @@ import uuid
 import httpx
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import StartFunction
 from tests.deploy.manifests import Manifest, container
+from tests.support.local_redis import RedisServer
 
 JSON = {"Accept": "application/json"}
 PROBES_PER_PATH = 5

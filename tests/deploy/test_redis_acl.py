@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from scripts.local_redis import FUNCTION_ACL_RULES, FUNCTION_USER
 from tests.deploy.manifests import ROOT, Manifest, container, env_secret_refs
+from tests.support.local_redis import FUNCTION_ACL_RULES, FUNCTION_USER
 
 
 def user_directive(args: list[str]) -> list[str]:

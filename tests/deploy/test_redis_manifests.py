@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_redis import RedisServer
 from tests.deploy.manifests import (
     Manifest,
     container,
@@ -17,6 +16,7 @@ from tests.deploy.manifests import (
     pod_template_spec,
     quantity,
 )
+from tests.support.local_redis import RedisServer
 
 REDIS_PORT = 6379
 

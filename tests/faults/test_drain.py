@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer
 
 from .conftest import Record
 from .load import Outcome, steady_load, wait_for

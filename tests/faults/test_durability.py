@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction, stored_document
+from tests.support.local_redis import RedisServer
 
 from .conftest import Record
 from .load import steady_load, wait_for

@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
+from tests.support.local_redis import RedisServer
 
 from .conftest import Record
 from .load import Load, Outcome, steady_load, wait_for

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from scripts.func_runtime import FuncRuntime, prepare
-from scripts.local_redis import RedisServer, free_port
 from tests.conftest import RunningFunction, launch
+from tests.support.local_redis import RedisServer, free_port
 
 
 @pytest.fixture(scope="session")

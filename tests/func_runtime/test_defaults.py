@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer
 from tests.conftest import RunningFunction
 from tests.contract import test_defaults as defaults
+from tests.support.local_redis import RedisServer
 
 
 @pytest.fixture

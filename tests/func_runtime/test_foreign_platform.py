@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from scripts.func_runtime import REQUIREMENTS, SCAFFOLDING_MAIN
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT
 from tests.conftest import launch
+from tests.support.local_redis import RedisServer, free_port
 
 # The other CPU of the two that func builds for and PyPI has wheels for.
 FOREIGN = "x86_64" if platform.machine() == "aarch64" else "aarch64"

@@ -14,11 +14,11 @@ import pytest
 import redis
 
 from scripts.func_runtime import FuncRuntime, func_python_requirement
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT
 from tests.conftest import RunningFunction
 from tests.func_runtime.conftest import start_func
 from tests.requirement_files import read
+from tests.support.local_redis import RedisServer, free_port
 
 # func invoke's defaults (pkg/functions/invoke.go): this body and type, POST or GET, to the root.
 INVOKE_BODY = b'{"message":"Hello World"}'

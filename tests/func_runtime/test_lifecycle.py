@@ -13,7 +13,7 @@ from function import new
 from function.func import Function
 from function.service import internal_error
 from function.settings import ConfigError
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 
 @pytest.mark.asyncio

@@ -28,10 +28,10 @@ from PIL import Image
 
 from loadtest import histograms
 from loadtest.timeline import BASE_COLUMNS
-from scripts.local_redis import free_port
 from scripts.serve import ROOT
 from tests.conftest import RunningFunction, StartFunction
 from tests.loadtest.kube_stub import ClusterState, StubKubeApi, fixture, serve
+from tests.support.local_redis import free_port
 
 RUN_TIMEOUT_S = 60
 
@@ -348,9 +348,7 @@ def test_spike_with_knative_state(served: RunningFunction, tmp_path: Path) -> No
     assert knative["watch_failures"] == 0
     assert knative["peak_pods_ready"] == 1
     # Lists once (resourceVersion=0), then only watches: no polling; the running pod's stat read.
-    lists = [
-        q for path, q in api.requests if not q.get("watch") and not path.endswith("/metrics")
-    ]
+    lists = [q for path, q in api.requests if not q.get("watch") and not path.endswith("/metrics")]
     assert len(lists) == 5 and all(q["resourceVersion"] == "0" for q in lists)
     with (out / "knative-events.csv").open() as file:
         events = list(csv.DictReader(file))

@@ -15,17 +15,18 @@ import httpx
 import pytest
 import redis
 
-from scripts.local_redis import RedisServer, free_port
 from scripts.serve import ROOT
 from tests.conftest import wait_until_ready
+from tests.support.local_redis import RedisServer, free_port
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of what `make run` needs, so its .data/ is this test's own."""
     copy = tmp_path / "project"
-    for folder in ("function", "scripts"):
+    for folder in ("function", "scripts", "tests/support"):  # tests/support: the embedded Redis
         shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "tests" / "__init__.py", copy / "tests")
     return copy
 
 

@@ -10,8 +10,9 @@ import pytest_asyncio
 import redis
 
 from function import asgi, wsgi
+from function import settings as config
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def direct(server: RedisServer) -> Iterator[redis.Redis]:
 async def on_asgi(
     adapter_settings: Settings, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
-    monkeypatch.setattr(asgi, "settings", adapter_settings)
+    monkeypatch.setattr(config, "loaded", lambda: adapter_settings)
     asgi._redis.cache_clear()  # a client bound to this test's event loop
     yield
     await asgi._redis().aclose()
@@ -42,7 +43,7 @@ async def on_asgi(
 def on_wsgi(
     adapter_settings: Settings, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    monkeypatch.setattr(wsgi, "settings", adapter_settings)
+    monkeypatch.setattr(config, "loaded", lambda: adapter_settings)
     wsgi._redis.cache_clear()
     yield
     wsgi._redis().close()

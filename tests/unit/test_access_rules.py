@@ -11,7 +11,8 @@ import json
 import pytest
 
 from function import access
-from function.service import RedisCall, Request, Response, dispatch
+from function.messages import RedisCall, Request, Response
+from function.service import dispatch
 from function.settings import Settings
 
 WRITE = "write-token-0123456789"

@@ -15,9 +15,9 @@ import flask
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from function import asgi, wsgi
+from function import asgi, service, wsgi
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 LIMIT = 100  # MAX_BODY_BYTES of these tests
 BODY_TIMEOUT = 0.05
@@ -106,14 +106,15 @@ async def test_asgi_body_that_comes_too_late_in_one_piece_is_a_408(on_asgi: None
 
 
 @pytest.mark.asyncio
-async def test_asgi_client_that_leaves_gets_an_empty_400_and_nothing_is_stored(
+async def test_asgi_client_that_leaves_gets_a_400_and_nothing_is_stored(
     on_asgi: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The same answer as Flask mode's: a client that only half-closed still reads it.
     receive = Receive(_body(b'{"a":', more_body=True), {"type": "http.disconnect"})
-    with caplog.at_level(logging.INFO, logger="function.asgi"):
-        status, headers, body = await _asgi("PUT", "/gone", receive)
-    assert (status, body) == (400, b"")
-    assert b"content-type" not in headers
+    with caplog.at_level(logging.INFO, logger="function.service"):
+        status, _, body = await _asgi("PUT", "/gone", receive)
+    assert status == 400
+    assert json.loads(body) == {"error": "bad_request", "message": service.BODY_CUT_SHORT}
     assert caplog.messages == [LEFT]
     assert (await _asgi("GET", "/gone"))[0] == 404
 
@@ -231,12 +232,12 @@ def test_wsgi_body_that_times_out_is_a_408_for_head_and_body_together(on_wsgi: N
 def test_wsgi_client_that_leaves_gets_a_400_and_nothing_is_stored(
     on_wsgi: None, caplog: pytest.LogCaptureFixture, framing: dict[str, Any]
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="function.wsgi"):
+    with caplog.at_level(logging.INFO, logger="function.service"):
         response, request = _wsgi("PUT", "/gone", b"{}", **framing)
     # A client that closed only its sending side reads the answer: the contract's JSON.
     assert (response.status_code, response.json) == (
         400,
-        {"error": "bad_request", "message": wsgi.BODY_CUT_SHORT},
+        {"error": "bad_request", "message": service.BODY_CUT_SHORT},
     )
     assert response.headers["connection"] == "close"
     assert request.get_data() == b""
@@ -264,3 +265,20 @@ def test_wsgi_without_the_target_answers_for_the_decoded_path(on_wsgi: None) -> 
 def test_wsgi_fault_while_reading_is_a_500(on_wsgi: None, monkeypatch: pytest.MonkeyPatch) -> None:
     response, _ = _wsgi("PUT", "/x", b"{}", stream=io.StringIO("{}"))  # str, not bytes
     assert (response.status_code, response.json["error"]) == (500, "internal")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["Content-Type", "Host", "Authorization"])
+async def test_asgi_refuses_a_one_value_field_sent_twice(on_asgi: None, name: str) -> None:
+    """Under func's own server nothing in front refuses it: the adapter does, as serving does
+    in front of functions-framework. Other fields sent twice are joined."""
+    field = name.lower().encode()
+    headers = [(b"content-type", b"application/json"), (field, b"a"), (field, b"b")]
+    if name == "Content-Type":
+        headers = headers[1:]
+    status, _, body = await _asgi("PUT", "/twice", Receive(_body(b"{}")), headers=headers)
+    assert status == 400
+    assert json.loads(body)["message"] == f"the {name} header field must be sent once"
+    assert (await _asgi("GET", "/twice"))[0] == 404
+    joined = [(b"content-type", b"application/json"), (b"x-note", b"a"), (b"x-note", b"b")]
+    assert (await _asgi("PUT", "/twice", Receive(_body(b"{}")), headers=joined))[0] == 201

@@ -19,9 +19,10 @@ from starlette.requests import Request as StarletteRequest
 from werkzeug.test import EnvironBuilder
 
 from function import asgi, wsgi
+from function import settings as config
 from function.settings import Settings
-from scripts.local_redis import RedisServer
 from tests.conftest import stored_document
+from tests.support.local_redis import RedisServer
 
 LIMIT = 1000  # MAX_BODY_BYTES of these tests
 
@@ -144,7 +145,7 @@ async def test_asgi_unavailable_keeps_retry_after(
 ) -> None:
     await asgi._redis().aclose()
     asgi._redis.cache_clear()
-    monkeypatch.setattr(asgi, "settings", Settings(redis_url="redis://127.0.0.1:1/0"))
+    monkeypatch.setattr(config, "loaded", lambda: Settings(redis_url="redis://127.0.0.1:1/0"))
     status, answer_headers, body = await asgi_call("GET", "/")
     assert (status, answer_headers["retry-after"]) == (503, "1")
     assert json.loads(body)["error"] == "redis_unavailable"
@@ -219,7 +220,7 @@ def test_wsgi_fault_answers_without_details(
 def test_wsgi_unavailable_keeps_retry_after(on_wsgi: None, monkeypatch: pytest.MonkeyPatch) -> None:
     wsgi._redis().close()
     wsgi._redis.cache_clear()
-    monkeypatch.setattr(wsgi, "settings", Settings(redis_url="redis://127.0.0.1:1/0"))
+    monkeypatch.setattr(config, "loaded", lambda: Settings(redis_url="redis://127.0.0.1:1/0"))
     response = wsgi_call("GET", "/")
     assert (response.status_code, response.headers["retry-after"]) == (503, "1")
 

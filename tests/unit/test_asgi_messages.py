@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from function.asgi import _asgi_messages
-from function.service import Response
+from function.messages import Response
 
 
 def test_a_json_answer_carries_its_length_type_and_own_fields() -> None:

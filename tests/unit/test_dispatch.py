@@ -13,9 +13,15 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
-from function import service
-from function.service import RedisCall, Request, Response, dispatch, finish
+from function import service, storage
+from function.logs import ThrottledWarning
+from function.messages import RedisCall, Request, Response
+from function.service import dispatch, finish
 from function.settings import Settings
 
 SETTINGS = Settings()
@@ -117,14 +123,54 @@ def test_counter_key_follows_the_prefix() -> None:
     assert call.command == ("INCR", "app:count")
 
 
+def _werkzeug_prefers_json(accept: str) -> bool:
+    """The ranking the function had from werkzeug, kept as the reference for its own."""
+    offered = parse_accept_header(accept, MIMEAccept) if accept else MIMEAccept()
+    return offered.best_match(("text/plain", "application/json")) == "application/json"
+
+
+_MEDIA_RANGE = st.tuples(
+    st.sampled_from(["text/plain", "application/json", "*/*", "text/*", "application/*",
+                     "*/json", "TEXT/Plain", "text/html", "json", ""]),
+    st.sampled_from(["", ";q=0", ";q=1", ";q=0.5", ";q=0.50", ";Q=0.3", ";q=1.5", ";q=-1",
+                     ";q=x", " ; q=0.7", ";level=1", ";level=1;q=0.9"]),
+).map("".join)  # fmt: skip
+
+
+# Pieces of malformed fields too: empty elements and parameters, quotes, other white space.
+_PIECES = st.sampled_from(["text/plain", "application/json", "*/*", "text/*", "*/json", ";q=0.5",
+                           ";q=1", ";q=0", ", ", ";", "=", '"', "\\", "\xa0", "\x0b", " ",
+                           "\t", "q", "level=1"])  # fmt: skip
+
+
+@given(st.one_of(st.lists(_MEDIA_RANGE, max_size=4).map(", ".join),
+                 st.lists(_PIECES, max_size=10).map("".join)))  # fmt: skip
+def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
+    call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
+    as_json = finish(call, 3).content_type == "application/json"
+    assert as_json == _werkzeug_prefers_json(accept)
+
+
 @pytest.mark.parametrize(
     ("accept", "as_json"),
     [("application/json", True), ("text/plain, application/json;q=0.9", False),
      ("application/json, text/plain;q=0.5", True), ("*/*", False), ("", False),
      ("text/html", False), ("application/*", True),
-     ("text/plain;q=0.5, application/json;q=0.4", False)],
+     ("text/plain;q=0.5, application/json;q=0.4", False),
+     # Equal weights: the more specific range wins, then plain text.
+     ("text/*;q=0.5, application/json;q=0.5", True), ("application/*, text/plain", False),
+     # A weight of 0 refuses; an invalid weight drops its range; parameters must match.
+     ("application/json;q=0, */*", False), ("text/plain;q=2, application/json", True),
+     ("application/json;level=1, text/plain;q=0.1", False), ("*/json, application/json", True),
+     ("text/plain;q=1, application/json", False), ("text/plain;q=1, application/json;q=0.5", False),
+     ("application/json;q=0, */*;q=0.5, text/plain;q=0.1", False),
+     ("*/json, text/plain;q=0.5", False),
+     ("application/json;q=0.1, application/json;q=0.9, text/plain;q=0.5", True),
+     ('"application/json", text/plain;q=0.5', True), ('application/json;a="x,y";q=0.1', False),
+     ('application/json;q="0.5", text/plain;q=0.4', True), ("application/json\xa0", False)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
+    assert _werkzeug_prefers_json(accept) == as_json  # the reference the ranking follows
     call = call_of(dispatch(request("GET", "/", headers={"accept": accept}), SETTINGS))
     response = finish(call, 3)
     if as_json:
@@ -172,9 +218,9 @@ def test_a_value_without_its_expiry_is_read_again_with_its_ttl() -> None:
     call = call_of(dispatch(request("GET", "/a"), SETTINGS))
     stored = b'{"x":1,"last_updated":5}'
     again = call_of(finish(call, stored))
-    sha = hashlib.sha1(service.READ_BARE.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.READ_BARE.source.encode()).hexdigest()
     assert again.command == ("EVALSHA", sha, 1, "kv:r:/a")
-    assert again.fallback == ("EVAL", service.READ_BARE.source, 1, "kv:r:/a")
+    assert again.fallback == ("EVAL", storage.READ_BARE.source, 1, "kv:r:/a")
     response = answered(finish(again, [stored, 40_400]))
     assert (response.status, response.body) == (200, b'{"x":1,"last_updated":5,"ttl":40}')
     assert response.headers == {"ETag": f'"{hashlib.sha1(stored).hexdigest()}"'}
@@ -448,7 +494,7 @@ def test_trailing_slashes_alone_are_stripped() -> None:
 
 
 def test_scripts_are_named_by_their_sha1() -> None:
-    script = service.Script("return 1")
+    script = storage.Script("return 1")
     assert script.sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
     call = script.call("k", "v", finish=lambda reply: Response(200))
     assert call.command == ("EVALSHA", script.sha, 1, "k", "v")
@@ -563,18 +609,18 @@ def test_write_passes_preconditions_to_its_script(
     # dropped), If-None-Match weakly; tags are sorted and framed by commas for string.find.
     headers = {**JSON_HEADERS, **headers}
     call = call_of(dispatch(request("PUT", "/a", b"{}", b"ttl=9", headers), SETTINGS))
-    sha = hashlib.sha1(service.WRITE.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.WRITE.source.encode()).hexdigest()
     # ARGV: the document's JSON, its expiry (ms), keep ('' = no), If-Match, If-None-Match ('' =
     # no header), now (ms).
     document = call.command[4]
     assert call.command == ("EVALSHA", sha, 1, "kv:r:/a", document, clock + 9_000, "",
                             if_match, if_none_match, clock)  # fmt: skip
-    assert call.fallback == ("EVAL", service.WRITE.source, *call.command[2:])
+    assert call.fallback == ("EVAL", storage.WRITE.source, *call.command[2:])
     assert json.loads(document)["last_updated"] > 0
     deleted = call_of(dispatch(request("DELETE", "/a", headers=headers), SETTINGS))
-    sha = hashlib.sha1(service.DELETE_IF.source.encode()).hexdigest()
+    sha = hashlib.sha1(storage.DELETE_IF.source.encode()).hexdigest()
     assert deleted.command == ("EVALSHA", sha, 1, "kv:r:/a", if_match, if_none_match)
-    assert deleted.fallback == ("EVAL", service.DELETE_IF.source, 1, "kv:r:/a", if_match,
+    assert deleted.fallback == ("EVAL", storage.DELETE_IF.source, 1, "kv:r:/a", if_match,
                                 if_none_match)  # fmt: skip
 
 
@@ -682,8 +728,8 @@ def test_a_write_whose_answer_fails_is_answered_accepted_and_logged(
 def test_overload_and_full_storage_are_logged_with_the_error(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "_warn_overloaded", service._ThrottledWarning(10.0))
-    monkeypatch.setattr(service, "_warn_storage_full", service._ThrottledWarning(10.0))
+    monkeypatch.setattr(service, "_warn_overloaded", ThrottledWarning(service.log, 10.0))
+    monkeypatch.setattr(service, "_warn_storage_full", ThrottledWarning(service.log, 10.0))
     with caplog.at_level(logging.WARNING):
         service.overloaded(ConnectionError("pool of 1"))
         service.storage_full(Exception("OOM command not allowed"))

@@ -11,7 +11,7 @@ import pytest
 
 from function.func import Function
 from function.settings import Settings
-from scripts.local_redis import RedisServer
+from tests.support.local_redis import RedisServer
 
 
 def test_readiness_says_why_before_start() -> None:

@@ -25,8 +25,8 @@ from redis.exceptions import (
 from function import resp
 from function.redis_conn import Endpoint, SharedConnection
 from function.redis_errors import NotSent, QueueFull
-from scripts.local_redis import RedisServer, server_binary, supports_tls
 from tests.conftest import make_certificate
+from tests.support.local_redis import RedisServer, server_binary, supports_tls
 
 
 @pytest.fixture(autouse=True, params=["hiredis", "redis-py"])

@@ -6,6 +6,7 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+from function import serving
 from tests.requirement_files import read
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +74,10 @@ def test_the_image_build_receives_every_file_requirements_txt_names() -> None:
     install = next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
     copied = {word for line in lines[:install] if line.startswith("COPY") for word in line.split()}
     assert needed <= copied, "copied before the dependency layer is installed"
+
+
+def test_serving_guards_the_pinned_functions_framework() -> None:
+    # function/serving.py refuses any other release (tests/unit/test_framework_version.py).
+    requirements, _ = read(ROOT / "requirements.txt")
+    (pin,) = [pin for pin in requirements if pin.name == "functions-framework"]
+    assert pin.version == serving.FRAMEWORK_VERSION

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from function import resources
+from function import resources, storage
 from function.errors import BadRequest, InvalidPath, UnsupportedMediaType, UriTooLong
 from function.settings import Settings
 
@@ -58,13 +58,13 @@ def test_stored_form_renders_with_ttl() -> None:
 def test_stored_value_keeps_the_expiry_before_the_json() -> None:
     document = resources.stored_json({"a": 1}, 5)
     assert document == b'{"a":1,"last_updated":5}'
-    stored = resources.stored_value(document, 1_700_000_040_000)
+    stored = storage.stored_value(document, 1_700_000_040_000)
     assert stored == b'1700000040000 {"a":1,"last_updated":5}'
-    assert resources.split_stored(stored) == (1_700_000_040_000, document)
-    assert resources.split_stored(document) == (None, document)  # bare JSON, from before
+    assert storage.split_stored(stored) == (1_700_000_040_000, document)
+    assert storage.split_stored(document) == (None, document)  # bare JSON, from before
     # The first space ends the expiry; the JSON may hold spaces of its own.
     spaced = resources.stored_json({"a b": "c d"}, 5)
-    assert resources.split_stored(resources.stored_value(spaced, 7)) == (7, spaced)
+    assert storage.split_stored(storage.stored_value(spaced, 7)) == (7, spaced)
 
 
 @pytest.mark.parametrize(
@@ -157,9 +157,9 @@ def test_ttl_keep() -> None:
 
 
 def test_etag_is_strong_and_follows_the_bytes() -> None:
-    tag = resources.etag(b'{"a":1}')
+    tag = storage.etag(b'{"a":1}')
     assert tag.startswith('"') and len(tag) == 42
-    assert tag != resources.etag(b'{"a":2}')
+    assert tag != storage.etag(b'{"a":2}')
 
 
 @pytest.mark.parametrize(

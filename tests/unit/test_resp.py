@@ -14,8 +14,8 @@ import pytest
 from redis.exceptions import ResponseError
 
 from function import resp
-from scripts.local_redis import RedisServer
 from scripts.serve import ROOT
+from tests.support.local_redis import RedisServer
 
 # Every RESP2 reply kind, nested, errors inside arrays (EXEC), a value larger than a read.
 REPLIES = (

@@ -33,9 +33,10 @@ from gunicorn.glogging import Logger
 from uvicorn.server import ServerState
 
 from function import asgi, serving, wsgi
+from function import settings as function_settings
 from function.settings import Settings
-from scripts.local_redis import RedisServer
 from tests.conftest import head_of_counted_size
+from tests.support.local_redis import RedisServer
 
 MAIN = Path(serving.__file__).with_name("main.py")
 TIMEOUT = 0.1  # HEAD_TIMEOUT_SECONDS and BODY_TIMEOUT_SECONDS of these tests
@@ -59,8 +60,7 @@ def framework(
         redis_url=server.url, key_prefix="serving:",
         head_timeout_seconds=TIMEOUT, body_timeout_seconds=TIMEOUT,
     )  # fmt: skip
-    monkeypatch.setattr(asgi, "settings", chosen)
-    monkeypatch.setattr(wsgi, "settings", chosen)
+    monkeypatch.setattr(function_settings, "loaded", lambda: chosen)
     asgi._redis.cache_clear()
     wsgi._redis.cache_clear()
     loggers = {

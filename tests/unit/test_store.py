@@ -30,12 +30,14 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 
-from function import redis_errors, service, store
-from function.service import RedisCall, Request, Response, dispatch
+from function import redis_errors, service, storage, store
+from function.logs import ThrottledWarning
+from function.messages import RedisCall, Request, Response
+from function.service import dispatch
 from function.settings import Settings
-from scripts.local_redis import RedisServer, free_port
 from tests.conftest import stored_document
 from tests.delaying_proxy import DelayingProxy
+from tests.support.local_redis import RedisServer, free_port
 
 # The setting under test; the proxies below delay by multiples of it. Large enough that a loaded
 # machine answers an undelayed command well within it.
@@ -228,7 +230,7 @@ def outage_log(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.LogCaptureFixture:
     """The outage warnings of this test alone: a fresh throttle that holds nothing back."""
-    monkeypatch.setattr(service, "_warn_unavailable", service._ThrottledWarning(0.0))
+    monkeypatch.setattr(service, "_warn_unavailable", ThrottledWarning(service.log, 0.0))
     caplog.set_level(logging.WARNING, logger="function.service")
     return caplog
 
@@ -300,7 +302,7 @@ def test_a_change_whose_reply_is_late_is_unconfirmed_and_read_is_unavailable(
     """A change that left for Redis and got no reply in time may have been applied: the answer
     says so. A read that timed out changed nothing: Redis is unavailable."""
     direct.set("kv:r:/late", b"%d {}" % (time.time_ns() // 1_000_000 + 60_000))
-    direct.script_load(service.WRITE.source)  # else the late reply is NOSCRIPT: nothing ran
+    direct.script_load(storage.WRITE.source)  # else the late reply is NOSCRIPT: nothing ran
 
     def late(request: RedisCall) -> Response:
         """The answer to ``request`` on a fresh client whose connection is then made slow."""
@@ -419,7 +421,7 @@ def test_unix_socket_url(tmp_path_factory: pytest.TempPathFactory) -> None:
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Throttled warnings that have not yet spoken, whatever earlier tests logged."""
     for name in ("_warn_overloaded", "_warn_storage_full"):
-        monkeypatch.setattr(service, name, service._ThrottledWarning(10.0))
+        monkeypatch.setattr(service, name, ThrottledWarning(service.log, 10.0))
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ import logging
 
 import pytest
 
-from function.service import _ThrottledWarning
+from function.logs import ThrottledWarning
+
+LOG = logging.getLogger(__name__)
 
 
 def test_repeats_are_held_back_and_counted(caplog: pytest.LogCaptureFixture) -> None:
-    warn = _ThrottledWarning(interval_seconds=0.0)
+    warn = ThrottledWarning(LOG, interval_seconds=0.0)
     warn.next_at = float("inf")  # inside an interval: everything is held back
     with caplog.at_level(logging.WARNING):
         for _ in range(5):
@@ -24,7 +26,7 @@ def test_repeats_are_held_back_and_counted(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_first_failure_is_logged_at_once(caplog: pytest.LogCaptureFixture) -> None:
-    warn = _ThrottledWarning(interval_seconds=60.0)
+    warn = ThrottledWarning(LOG, interval_seconds=60.0)
     with caplog.at_level(logging.WARNING):
         warn("Redis did not answer: %s", "timeout")
         warn("Redis did not answer: %s", "timeout")
@@ -35,8 +37,8 @@ def test_reports_again_once_the_interval_is_over(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [100.0]
-    monkeypatch.setattr("function.service.time.monotonic", lambda: clock[0])
-    warn = _ThrottledWarning(interval_seconds=10.0)
+    monkeypatch.setattr("function.logs.time.monotonic", lambda: clock[0])
+    warn = ThrottledWarning(LOG, interval_seconds=10.0)
     with caplog.at_level(logging.WARNING):
         warn("down: %s", 1)  # at 100: reported, quiet until 110
         clock[0] = 109.999
@@ -59,7 +61,7 @@ def test_the_outage_warning_names_the_error(
 ) -> None:
     from function import service
 
-    monkeypatch.setattr(service, "_warn_unavailable", _ThrottledWarning(interval_seconds=0.0))
+    monkeypatch.setattr(service, "_warn_unavailable", ThrottledWarning(LOG, interval_seconds=0.0))
     with caplog.at_level(logging.WARNING):
         response = service.redis_unavailable(ConnectionError("connection refused"))
     assert [r.getMessage() for r in caplog.records] == ["Redis did not answer: connection refused"]
@@ -73,7 +75,7 @@ def test_first_failure_is_logged_whatever_the_clock_reads(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # time.monotonic() has no defined origin: it may read 0.5 right after boot.
-    monkeypatch.setattr("function.service.time.monotonic", lambda: 0.5)
+    monkeypatch.setattr("function.logs.time.monotonic", lambda: 0.5)
     with caplog.at_level(logging.WARNING):
-        _ThrottledWarning(interval_seconds=10.0)("down")
+        ThrottledWarning(LOG, interval_seconds=10.0)("down")
     assert [r.getMessage() for r in caplog.records] == ["down"]

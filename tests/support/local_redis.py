@@ -20,7 +20,8 @@ import redis
 
 # The Redis user the function connects as: only the commands it sends (function/service.py: GET,
 # SET, INCR, DEL, EVALSHA, EVAL; CLIENT SETNAME naming its connections) and those its Lua
-# scripts call (GET, PTTL, SET, DEL), only on keys under the default KEY_PREFIX "kv:".
+# scripts (function/storage.py) call (GET, PTTL, SET, DEL), only on keys under the default
+# KEY_PREFIX "kv:".
 # k8s/redis/statefulset.yaml and docker-compose.yml give the same rules
 # (tests/deploy/test_redis_acl.py compares them).
 FUNCTION_USER = "kv-function"

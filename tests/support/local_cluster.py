@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from scripts.local_redis import server_binary
+from tests.support.local_redis import server_binary
 
 SLOTS = 16384
 BUS_OFFSET = 10_000  # each node also listens on its port + 10000 for the cluster bus

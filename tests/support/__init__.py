@@ -1,0 +1,1 @@
+"""Test support that scripts use too: throw-away Redis servers and clusters."""
