@@ -7,6 +7,8 @@ and its reply arrives ``delay_seconds`` later, which is how a client's read time
 a new connection would get its answer; ``drop_next_commands`` closes the connection that carries
 the next commands before Redis sees them, as a Redis that restarts under a request does;
 ``drop_after_next_commands`` closes it after Redis has them, so their replies never come back.
+``hold_replies`` keeps every reply back until ``release_replies``: commands still reach Redis and
+run, so a test can count in Redis how many requests wait on it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class DelayingProxy:
         self.drops_left = 0
         self.drops_after_left = 0
         self._muted: set[int] = set()  # connections whose replies are dropped, and they with them
+        self._replies_flow = threading.Event()
+        self._replies_flow.set()
 
     @property
     def url(self) -> str:
@@ -48,6 +52,12 @@ class DelayingProxy:
     def drop_after_next_commands(self, count: int = 1) -> None:
         self.drops_after_left = count
 
+    def hold_replies(self) -> None:
+        self._replies_flow.clear()
+
+    def release_replies(self) -> None:
+        self._replies_flow.set()
+
     def __enter__(self) -> DelayingProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
@@ -59,6 +69,7 @@ class DelayingProxy:
         traceback: TracebackType | None,
     ) -> None:
         self._closed.set()
+        self._replies_flow.set()
         for sock in [self._listener, *self._sockets]:
             sock.close()
 
@@ -84,6 +95,7 @@ class DelayingProxy:
         try:
             while data := source.recv(65536):
                 if replies:
+                    self._replies_flow.wait()
                     if connection in self._muted:
                         break  # the reply is lost with the connection
                     if self._is_slow(connection):

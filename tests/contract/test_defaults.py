@@ -8,12 +8,14 @@ below by the documented value and from above with generous room, so they do not 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +46,8 @@ REDIS_TIMEOUT_SECONDS = 1.0
 HEAD_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 30.0
 KEEPALIVE_SECONDS = 5.0
+REDIS_MAX_CONNECTIONS = 256
+THREADS_PER_CORE = 4  # Flask mode's worker threads: functions-framework's default
 # Room above a timeout for a loaded machine: catches a doubled default, not a slow answer.
 ROOM_SECONDS = 4.0
 
@@ -271,3 +275,141 @@ def test_an_idle_keep_alive_connection_closes_after_its_time(plain: RunningFunct
     assert more == b""
     # The server's clock starts when it has sent the answer, a moment before this read ends.
     assert KEEPALIVE_SECONDS - 0.1 <= seconds < KEEPALIVE_SECONDS + ROOM_SECONDS, seconds
+
+
+# A pile of requests waiting on held Redis replies. The server's Redis timeout is raised far above
+# the time the pile takes to build (its default is probed above), so that none gives up first.
+PILE_REDIS_TIMEOUT = "300"
+PILE_SECONDS = 120.0
+
+
+def _commands_run(direct: redis.Redis) -> int:
+    """The commands Redis has run that a waiting request sends first: its GET, or on a new
+    connection the handshake before it (HELLO, or CLIENT SETNAME where a client sends no HELLO).
+    ``direct`` keeps one connection, so that it adds none of these itself."""
+    stats = direct.info("commandstats")
+    names = ("get", "hello", "client", "client|setname")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+async def _until(
+    holds: Callable[[], bool], what: str, waiting: list[asyncio.Task[httpx.Response]]
+) -> None:
+    deadline = time.monotonic() + PILE_SECONDS
+    while not await asyncio.to_thread(holds):
+        answered = [task.result().status_code for task in waiting if task.done()]
+        assert not answered, f"answered while Redis's replies are held: {answered[:5]}"
+        assert time.monotonic() < deadline, f"not within {PILE_SECONDS} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def _answer_while_held(http: httpx.AsyncClient, name: str) -> httpx.Response | None:
+    """None where no answer came: queued behind the others, it waits for replies that are held."""
+    try:
+        return await http.get(name, timeout=PILE_SECONDS / 4)
+    except httpx.TimeoutException:
+        return None
+
+
+def _pile_client(url: str) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    return httpx.AsyncClient(base_url=url, timeout=PILE_SECONDS, limits=limits)
+
+
+def _stored(url: str) -> str:
+    name = f"/defaults/pile-{uuid.uuid4().hex}"
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert http.put(name, json={"v": 1}).status_code == 201  # the connection is open
+        assert http.get(name).status_code == 200
+    return name
+
+
+def probe_waiting_requests(
+    url: str, proxy: DelayingProxy, redis_url: str, bound: int
+) -> tuple[list[httpx.Response], httpx.Response | None]:
+    """With Redis's replies held, ``bound`` GETs of one resource wait on Redis; one more is sent
+    and answered while they still wait. Returns the ``bound`` answers (once replies flow again)
+    and the one more."""
+    name = _stored(url)
+
+    async def pile() -> tuple[list[httpx.Response], httpx.Response | None]:
+        async with _pile_client(url) as http:
+            before = await asyncio.to_thread(_commands_run, direct)
+            proxy.hold_replies()
+            try:
+                waiting = [asyncio.create_task(http.get(name)) for _ in range(bound)]
+                await _until(
+                    lambda: _commands_run(direct) - before >= bound, f"{bound} waiting", waiting
+                )
+                one_more = await _answer_while_held(http, name)
+                assert _commands_run(direct) - before == bound, "one more reached Redis"
+            finally:
+                proxy.release_replies()
+            return list(await asyncio.gather(*waiting)), one_more
+
+    with redis.Redis.from_url(redis_url, single_connection_client=True) as direct:
+        return asyncio.run(pile())
+
+
+def assert_one_more_is_refused(
+    answers: list[httpx.Response], one_more: httpx.Response | None
+) -> None:
+    assert one_more is not None, "one more request waited too, unanswered while replies were held"
+    assert [answer.status_code for answer in answers] == [200] * len(answers)
+    assert one_more.status_code == 503, one_more.text
+    assert error_of(one_more) == "overloaded"
+    assert one_more.headers["retry-after"] == RETRY_AFTER
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_redis_max_connections_wait_on_redis_and_one_more_is_refused(
+    start_function: Any, redis_server: RedisServer, entry_point: str
+) -> None:
+    """handle: replies awaited on its shared connection. handle_flask: pooled connections, which
+    only a THREADS above the default can fill (the next test)."""
+    threads = {"handle_flask": {"THREADS": str(REDIS_MAX_CONNECTIONS + 8)}}.get(entry_point, {})
+    with DelayingProxy(redis_server.port) as proxy:
+        env = {**no_settings(proxy.url), "REDIS_TIMEOUT_SECONDS": PILE_REDIS_TIMEOUT, **threads}
+        running: RunningFunction = start_function(entry_point, env=env)
+        answers, one_more = probe_waiting_requests(
+            running.url, proxy, redis_server.url, REDIS_MAX_CONNECTIONS
+        )
+    assert_one_more_is_refused(answers, one_more)
+
+
+def test_flask_threads_bound_the_requests_waiting_on_redis(
+    start_function: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Flask mode a request holds a worker thread (4 per core by default) while it waits: with
+    every thread waiting on Redis, more requests wait for a thread, not on Redis, and are served
+    once Redis answers; at the default THREADS none is answered 503 overloaded."""
+    monkeypatch.delenv("THREADS", raising=False)
+    threads = THREADS_PER_CORE * (os.cpu_count() or 1)
+    with DelayingProxy(redis_server.port) as proxy:
+        env = {**no_settings(proxy.url), "REDIS_TIMEOUT_SECONDS": PILE_REDIS_TIMEOUT}
+        running: RunningFunction = start_function("handle_flask", env=env)
+        name = _stored(running.url)
+
+        async def pile() -> tuple[list[httpx.Response], int]:
+            async with _pile_client(running.url) as http:
+                before = await asyncio.to_thread(_commands_run, direct)
+                proxy.hold_replies()
+                try:
+                    waiting = [asyncio.create_task(http.get(name)) for _ in range(threads * 2)]
+                    await _until(
+                        lambda: _commands_run(direct) - before >= threads, "threads", waiting
+                    )
+                    # One thread more would have taken its request to Redis by now. An absence
+                    # is seen only over a while: a slow machine may miss a raised default, but
+                    # cannot fail the right one.
+                    await asyncio.sleep(3)
+                    reached = await asyncio.to_thread(_commands_run, direct) - before
+                    assert not any(task.done() for task in waiting), "answered while held"
+                finally:
+                    proxy.release_replies()
+                return list(await asyncio.gather(*waiting)), reached
+
+        with redis.Redis.from_url(redis_server.url, single_connection_client=True) as direct:
+            answers, reached = asyncio.run(pile())
+    assert reached == threads
+    assert [answer.status_code for answer in answers] == [200] * len(answers)

@@ -1,20 +1,26 @@
 """The documented defaults at their boundaries under func's runtime, started as the image starts
 it (no setting but REDIS_URL): the same probes as tests/contract/test_defaults.py. The head and
 body timeouts and the keep-alive time are those of functions-framework's servers, which func's
-runtime does not use, so they are not probed here."""
+runtime does not use, so they are not probed here. REDIS_MAX_CONNECTIONS bounds the replies
+awaited on the process's one shared connection, as under ``handle``."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from scripts.func_runtime import FuncRuntime
 from tests.conftest import RunningFunction
 from tests.contract import test_defaults as defaults
+from tests.delaying_proxy import DelayingProxy
 from tests.support.local_redis import RedisServer
+
+from .conftest import start_func
 
 
 @pytest.fixture
@@ -51,3 +57,18 @@ def test_default_ttl_under_the_default_prefix(
     with redis.Redis.from_url(func_redis.url) as direct:
         pttl = direct.pttl(f"{defaults.KEY_PREFIX}r:{name}")
     assert (defaults.TTL_DEFAULT_SECONDS - 10) * 1000 <= pttl <= defaults.TTL_DEFAULT_SECONDS * 1000
+
+
+def test_redis_max_connections_wait_on_redis_and_one_more_is_refused(
+    func_runtime: FuncRuntime, func_redis: RedisServer, tmp_path: Path
+) -> None:
+    with DelayingProxy(func_redis.port) as proxy:
+        env = {"REDIS_TIMEOUT_SECONDS": defaults.PILE_REDIS_TIMEOUT}
+        running = start_func(func_runtime, proxy.url, tmp_path, env)
+        try:
+            answers, one_more = defaults.probe_waiting_requests(
+                running.url, proxy, func_redis.url, defaults.REDIS_MAX_CONNECTIONS
+            )
+        finally:
+            running.stop()
+    defaults.assert_one_more_is_refused(answers, one_more)
