@@ -1,4 +1,5 @@
-"""The table of every default the documents state, generated from the code that holds it.
+"""The table of every default the documents state, generated from the code that holds it and
+from the Knative Service in k8s/ (func.yaml must state the same; the generator refuses otherwise).
 
 ``python -m scripts.defaults_table`` rewrites the table between its markers in
 docs/configuration.md; ``--check`` exits 1 when the table there differs from the code.
@@ -11,6 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+import yaml
 
 from function import errors, resources, service, serving
 from function.settings import Settings
@@ -24,7 +29,21 @@ CONFIGURATION = "docs/configuration.md"
 HTTP_API = "docs/http-api.md"
 
 DESIGN = "docs/design.md"
+AUTOSCALING = "docs/autoscaling.md"
+LOADTEST = "docs/loadtest.md"
 DAY_SECONDS = 86_400
+
+KNATIVE_SERVICE = "k8s/knative-service.yaml"
+FUNC_YAML = "func.yaml"
+ANNOTATION = "autoscaling.knative.dev/"
+# Each autoscaling annotation with its option under func.yaml's deploy.options.scale.
+SCALE_OPTIONS = {
+    "min-scale": "min",
+    "max-scale": "max",
+    "metric": "metric",
+    "target": "target",
+    "target-utilization-percentage": "utilization",
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,79 @@ def defaults() -> list[Default]:
         Default("storage_full log interval", interval, "s",
                 {HTTP_API: f"at most once per {_shown(interval).strip('`')} s"}),
     ]  # fmt: skip
-    return rows
+    return rows + knative_defaults(read_manifest(KNATIVE_SERVICE), read_manifest(FUNC_YAML))
+
+
+def read_manifest(path: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / path).read_text())
+    return loaded
+
+
+def knative_values(service: dict[str, Any]) -> dict[str, str]:
+    """The scale, concurrency, timeout and resource settings of a Knative Service, as written."""
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    spec = template["spec"]
+    (container,) = spec["containers"]
+    resources = container["resources"]
+    values = {name: str(annotations[ANNOTATION + name]) for name in SCALE_OPTIONS}
+    return values | {
+        "containerConcurrency": str(spec["containerConcurrency"]),
+        "timeoutSeconds": str(spec["timeoutSeconds"]),
+        **{f"{kind} {name}": str(resources[kind][name])
+           for kind in ("requests", "limits") for name in ("cpu", "memory")},
+    }  # fmt: skip
+
+
+def func_yaml_values(func: dict[str, Any]) -> dict[str, str]:
+    """The same settings as func.yaml states them (it has no timeoutSeconds)."""
+    options = func["deploy"]["options"]
+    values = {name: str(options["scale"][option]) for name, option in SCALE_OPTIONS.items()}
+    resources = options["resources"]
+    return values | {
+        "containerConcurrency": str(resources["limits"]["concurrency"]),
+        **{f"{kind} {name}": str(resources[kind][name])
+           for kind in ("requests", "limits") for name in ("cpu", "memory")},
+    }  # fmt: skip
+
+
+def _same_setting(one: str, other: str) -> bool:
+    try:
+        return Decimal(one) == Decimal(other)  # func writes 10.000000 where a manifest says 10
+    except ArithmeticError:
+        return one == other
+
+
+def knative_defaults(service: dict[str, Any], func: dict[str, Any]) -> list[Default]:
+    """The Knative Service's settings; refuses a func.yaml that states another value."""
+    values = knative_values(service)
+    differ = {
+        name: (value, values[name])
+        for name, value in func_yaml_values(func).items()
+        if not _same_setting(value, values[name])
+    }
+    if differ:
+        raise SystemExit(f"{FUNC_YAML} and {KNATIVE_SERVICE} differ (func.yaml, k8s): {differ}")
+    units = {"min-scale": "pods", "max-scale": "pods", "target": "requests in flight per pod",
+             "target-utilization-percentage": "%", "containerConcurrency": "requests per pod",
+             "timeoutSeconds": "s"}  # fmt: skip
+    rows = {
+        name: Default(
+            name, values[name], units.get(name, ""), {AUTOSCALING: f"| {name} | {values[name]} |"}
+        )
+        for name in (*SCALE_OPTIONS, "containerConcurrency", "timeoutSeconds")
+    }
+    target, utilization = values["target"], values["target-utilization-percentage"]
+    in_flight = f"target is {target} requests in flight per pod at {utilization} %"
+    for name in ("target", "target-utilization-percentage"):
+        rows[name].phrases[LOADTEST] = in_flight
+    requests = f"{values['requests cpu']} CPU, {values['requests memory']}"
+    limits = f"{values['limits cpu']} CPU, {values['limits memory']}"
+    words = f"{requests} / {limits}"
+    resources = Default(
+        "requests / limits", words, "", {AUTOSCALING: f"| requests / limits | {words} |"}
+    )
+    return [*rows.values(), resources]
 
 
 def _named_in(document: str) -> str:

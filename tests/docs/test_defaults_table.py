@@ -3,7 +3,9 @@ states each setting's default, and every document a row names states the value i
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import Field, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from function.settings import Settings
 from scripts import defaults_table
 from scripts.serve import ROOT
+from tests.deploy.manifests import KNATIVE_API_VERSION, Manifest, render_kustomization, the_one
 
 
 def test_the_generated_table_is_current() -> None:
@@ -69,3 +72,46 @@ def test_a_changed_value_no_longer_matches_the_words() -> None:
     assert not _same("`1.0`", 2.0)
     assert not _same("off", True)
     assert not _same("`kv:`", "kv")
+
+
+def _knative_service(directory: Path) -> Manifest:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: it renders the kustomizations (kubectl kustomize)")
+    return the_one(render_kustomization(directory), KNATIVE_API_VERSION, "Service")
+
+
+@pytest.mark.parametrize(
+    "directory", ["k8s", *sorted(str(path.parent.relative_to(ROOT))
+                                 for path in (ROOT / "overlays").glob("*/kustomization.yaml"))]
+)  # fmt: skip
+def test_every_deployment_gets_the_table_s_knative_settings(directory: str) -> None:
+    written = defaults_table.knative_values(
+        defaults_table.read_manifest(defaults_table.KNATIVE_SERVICE)
+    )
+    assert defaults_table.knative_values(_knative_service(ROOT / directory)) == written
+
+
+def test_a_func_yaml_that_differs_from_k8s_is_refused() -> None:
+    service = defaults_table.read_manifest(defaults_table.KNATIVE_SERVICE)
+    func = defaults_table.read_manifest(defaults_table.FUNC_YAML)
+    assert defaults_table.knative_defaults(service, func)  # they agree as committed
+    func["deploy"]["options"]["scale"]["max"] += 1
+    with pytest.raises(SystemExit, match="max-scale"):
+        defaults_table.knative_defaults(service, func)
+    func = defaults_table.read_manifest(defaults_table.FUNC_YAML)
+    func["deploy"]["options"]["resources"]["limits"]["memory"] = "512Mi"
+    with pytest.raises(SystemExit, match="limits memory"):
+        defaults_table.knative_defaults(service, func)
+
+
+def test_a_document_stating_another_knative_value_is_caught() -> None:
+    service = defaults_table.read_manifest(defaults_table.KNATIVE_SERVICE)
+    service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] = (
+        "11"
+    )
+    func = defaults_table.read_manifest(defaults_table.FUNC_YAML)
+    func["deploy"]["options"]["scale"]["max"] = 11
+    (max_scale,) = [row for row in defaults_table.knative_defaults(service, func)
+                    if row.name == "max-scale"]  # fmt: skip
+    text = (ROOT / defaults_table.AUTOSCALING).read_text()
+    assert max_scale.phrases[defaults_table.AUTOSCALING] not in text
