@@ -10,12 +10,15 @@ row for the value in the words that document uses.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
 import yaml
+from functions_framework import _cli
+from functions_framework._http import gunicorn as framework_gunicorn
 
 from function import errors, resources, service, serving
 from function.settings import Settings
@@ -31,6 +34,7 @@ HTTP_API = "docs/http-api.md"
 DESIGN = "docs/design.md"
 AUTOSCALING = "docs/autoscaling.md"
 LOADTEST = "docs/loadtest.md"
+RUNNING_LOCALLY = "docs/running-locally.md"
 DAY_SECONDS = 86_400
 
 KNATIVE_SERVICE = "k8s/knative-service.yaml"
@@ -111,7 +115,30 @@ def defaults() -> list[Default]:
         Default("storage_full log interval", interval, "s",
                 {HTTP_API: f"at most once per {_shown(interval).strip('`')} s"}),
     ]  # fmt: skip
+    rows += framework_defaults()
     return rows + knative_defaults(read_manifest(KNATIVE_SERVICE), read_manifest(FUNC_YAML))
+
+
+def framework_defaults() -> list[Default]:
+    """PORT, HOST, WORKERS and THREADS as functions-framework's own code defaults them."""
+    options = {param.envvar: param.default for param in _cli._cli.params}
+    saved = {name: os.environ.pop(name) for name in ("WORKERS", "THREADS") if name in os.environ}
+    build = framework_gunicorn.GunicornApplication
+    try:  # the framework reads the environment when it builds its gunicorn options
+        gunicorn: dict[str, Any] = build(None, "", 0, False).options  # type: ignore[no-untyped-call]
+    finally:
+        os.environ.update(saved)
+    workers, all_threads = int(gunicorn["workers"]), int(gunicorn["threads"])
+    per_core, remainder = divmod(all_threads, os.cpu_count() or 1)
+    assert not remainder, f"THREADS {all_threads} is not a whole number per core"
+    threads = f"{per_core} per core"
+    return [
+        Default("PORT", options["PORT"], "", {CONFIGURATION: f"| `PORT` | `{options['PORT']}` |"}),
+        Default("HOST", options["HOST"], "", {CONFIGURATION: f"| `HOST` | `{options['HOST']}` |"}),
+        Default("WORKERS", workers, "processes", {CONFIGURATION: f"| `WORKERS` | `{workers}` |"}),
+        Default("THREADS", threads, "threads", {CONFIGURATION: f"| `THREADS` | {threads} |",
+                                                 RUNNING_LOCALLY: f"default {threads}"}),
+    ]  # fmt: skip
 
 
 def read_manifest(path: str) -> dict[str, Any]:

@@ -17,15 +17,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 import redis
 
 from function.settings import Settings
-from tests.conftest import RunningFunction, _starter
+from scripts.serve import function_command, port_in_use
+from tests.conftest import RunningFunction, _starter, launch
 from tests.delaying_proxy import DelayingProxy
 from tests.support.local_redis import RedisServer, free_port
 
@@ -413,3 +416,78 @@ def test_flask_threads_bound_the_requests_waiting_on_redis(
             answers, reached = asyncio.run(pile())
     assert reached == threads
     assert [answer.status_code for answer in answers] == [200] * len(answers)
+
+
+# functions-framework's own defaults, as docs/configuration.md states them.
+FRAMEWORK_PORT = 8080
+FRAMEWORK_HOST_ELSEWHERE = "127.0.0.2"  # 0.0.0.0 serves every local IPv4 address, not just one
+WORKERS = 1
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_port_host_and_workers_defaults(
+    entry_point: str,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started with no PORT, HOST or WORKERS (and no --host or --port), the server listens on
+    port 8080 of every IPv4 address, in one worker process."""
+    for variable in ("PORT", "HOST", "WORKERS"):
+        monkeypatch.delenv(variable, raising=False)
+    if port_in_use("0.0.0.0", FRAMEWORK_PORT):
+        pytest.skip(f"another server on this machine holds port {FRAMEWORK_PORT}")
+    command = function_command(entry_point, FRAMEWORK_PORT)
+    for option in ("--host", "--port"):
+        at = command.index(option)
+        del command[at : at + 2]
+    env = {**no_settings(redis_server.function_url), "XDG_RUNTIME_DIR": str(tmp_path)}
+    log_path = tmp_path / "server.log"
+    process, url = launch(command, env, log_path, FRAMEWORK_PORT)  # ready on 127.0.0.1:8080
+    running = RunningFunction(entry_point, url, process, log_path, env)
+    try:
+        elsewhere = f"http://{FRAMEWORK_HOST_ELSEWHERE}:{FRAMEWORK_PORT}/health/liveness"
+        assert httpx.get(elsewhere, timeout=30).status_code == 200
+        # gunicorn forks its workers together at start, before any of them has served.
+        assert len(psutil.Process(process.pid).children()) == WORKERS
+    finally:
+        running.stop()
+
+
+# As docs/http-api.md states it: a refused write is logged at most once per this many seconds.
+STORAGE_FULL_LOG_SECONDS = 10.0
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_storage_full_is_logged_at_most_once_per_interval(
+    start_function: Any, tmp_path: Path, entry_point: str
+) -> None:
+    """Refused writes one after another, until a second log line comes. The log line of a write
+    is written before its answer, so each bound below follows from the order of events alone:
+    the interval is at most the time from sending the first write to answering the one logged
+    again, and more than the time from answering the first to sending any write not logged."""
+    with RedisServer(tmp_path / "redis") as own:
+        running: RunningFunction = start_function(entry_point, env=no_settings(own.url))
+        with (
+            httpx.Client(base_url=running.url, timeout=30) as http,
+            redis.Redis.from_url(own.url) as direct,
+        ):
+            assert http.put("/full/kept", json={}).status_code == 201  # connected
+            direct.config_set("maxmemory-policy", "noeviction")
+            direct.config_set("maxmemory", 1)  # below what is in use: every write is refused
+            writes: list[tuple[float, float, int]] = []  # sent, answered, log lines by then
+            deadline = time.monotonic() + STORAGE_FULL_LOG_SECONDS + ROOM_SECONDS * 5
+            while not writes or writes[-1][2] < 2:
+                assert time.monotonic() < deadline, "no second log line"
+                sent = time.monotonic()
+                answer = http.put(f"/full/{len(writes)}", json={})
+                answered = time.monotonic()
+                assert error_of(answer) == "storage_full"
+                writes.append((sent, answered, running.log().count("out of memory")))
+                time.sleep(0.1)
+    (first_sent, first_answered, first_lines), *later = writes
+    assert first_lines == 1
+    *quiet, (_, again_answered, _) = later
+    assert again_answered - first_sent >= STORAGE_FULL_LOG_SECONDS
+    assert all(sent - first_answered < STORAGE_FULL_LOG_SECONDS for sent, _, _ in quiet)
+    assert "more like it" in running.log()
