@@ -6,6 +6,7 @@ awaited on the process's one shared connection, as under ``handle``."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 import redis
 
 from scripts.func_runtime import FuncRuntime
-from tests.conftest import RunningFunction
+from scripts.serve import ROOT, port_in_use
+from tests.conftest import RunningFunction, launch
 from tests.contract import test_defaults as defaults
 from tests.delaying_proxy import DelayingProxy
 from tests.support.local_redis import RedisServer
@@ -72,3 +74,29 @@ def test_redis_max_connections_wait_on_redis_and_one_more_is_refused(
         finally:
             running.stop()
     defaults.assert_one_more_is_refused(answers, one_more)
+
+
+# func-python's LISTEN_ADDRESS when none is set, as docs/configuration.md states it.
+LISTEN_ADDRESS = "[::]:8080,0.0.0.0:8080"
+
+
+def test_listen_address_default(
+    func_runtime: FuncRuntime, func_redis: RedisServer, tmp_path: Path
+) -> None:
+    """With no LISTEN_ADDRESS the runtime listens on port 8080 of every IPv6 and IPv4 address."""
+    port = defaults.FRAMEWORK_PORT
+    if port_in_use("0.0.0.0", port):
+        pytest.skip(f"another server on this machine holds port {port}")
+    env = {"PATH": os.environ["PATH"], "REDIS_URL": func_redis.url}
+    env |= {"PYTHONPATH": func_runtime.environment(LISTEN_ADDRESS)["PYTHONPATH"]}
+    log_path = tmp_path / "func.log"
+    process, url = launch(func_runtime.command(), env, log_path, port, inherit_environment=False)
+    running = RunningFunction("func", url, process, log_path, env)
+    try:
+        for host in ("[::1]", defaults.FRAMEWORK_HOST_ELSEWHERE):
+            answer = httpx.get(f"http://{host}:{port}/health/liveness", timeout=30)
+            assert answer.status_code == 200, host
+    finally:
+        running.stop()
+    stated = (ROOT / "docs" / "configuration.md").read_text()
+    assert f"| `LISTEN_ADDRESS` | `{LISTEN_ADDRESS}` |" in stated
