@@ -112,6 +112,8 @@ def defaults() -> list[Default]:
                 {HTTP_API: f"closes after {serving.KEEPALIVE_SECONDS} s"}),
         Default("integer digits", resources.MAX_INTEGER_DIGITS, "digits",
                 {HTTP_API: f"at most {resources.MAX_INTEGER_DIGITS} digits"}),
+        Default("client text quoted in an error", errors.EXCERPT_CHARACTERS, "characters",
+                {HTTP_API: f"quoting at most {errors.EXCERPT_CHARACTERS}\ncharacters"}),
         Default("storage_full log interval", interval, "s",
                 {HTTP_API: f"at most once per {_shown(interval).strip('`')} s"}),
     ]  # fmt: skip

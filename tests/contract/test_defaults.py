@@ -50,6 +50,7 @@ HEAD_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 30.0
 KEEPALIVE_SECONDS = 5.0
 REDIS_MAX_CONNECTIONS = 256
+QUOTED_CHARACTERS = 40  # of anything the client sent, in an error message
 THREADS_PER_CORE = 4  # Flask mode's worker threads: functions-framework's default
 # Room above a timeout for a loaded machine: catches a doubled default, not a slow answer.
 ROOM_SECONDS = 4.0
@@ -157,6 +158,18 @@ def probe_json_depth(http: httpx.Client, name: str) -> None:
     assert http.put(name + "-array", json={"a": array_deep}).status_code == 400
 
 
+def probe_quoted_characters(http: httpx.Client, name: str) -> None:
+    for length in (QUOTED_CHARACTERS, QUOTED_CHARACTERS + 1):
+        sent = "text/" + "q" * (length - len("text/"))
+        refused = http.put(name, content=b"{}", headers={"Content-Type": sent})
+        assert refused.status_code == 415, refused.text
+        message = refused.json()["message"]
+        if length == QUOTED_CHARACTERS:
+            assert message.endswith(f"not {sent}"), message  # whole
+        else:
+            assert message.endswith(f"not {sent[:-1]}... ({length} characters)"), message
+
+
 def test_path_length(http: httpx.Client) -> None:
     probe_path_length(http)
 
@@ -180,6 +193,10 @@ def test_default_ttl(
 
 def test_json_depth(http: httpx.Client, name: str) -> None:
     probe_json_depth(http, name)
+
+
+def test_quoted_characters(http: httpx.Client, name: str) -> None:
+    probe_quoted_characters(http, name)
 
 
 def test_key_prefix(http: httpx.Client, name: str, redis_client: redis.Redis) -> None:

@@ -52,6 +52,10 @@ def test_json_depth(http: httpx.Client, name: str) -> None:
     defaults.probe_json_depth(http, name)
 
 
+def test_quoted_characters(http: httpx.Client, name: str) -> None:
+    defaults.probe_quoted_characters(http, name)
+
+
 def test_default_ttl_under_the_default_prefix(
     http: httpx.Client, name: str, func_redis: RedisServer
 ) -> None:
