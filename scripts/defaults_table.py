@@ -50,6 +50,10 @@ SCALE_OPTIONS = {
 }
 
 
+class ManifestsDisagree(ValueError):
+    """func.yaml states another value than the Knative Service in k8s/."""
+
+
 @dataclass(frozen=True)
 class Default:
     name: str
@@ -192,7 +196,9 @@ def knative_defaults(service: dict[str, Any], func: dict[str, Any]) -> list[Defa
         if not _same_setting(value, values[name])
     }
     if differ:
-        raise SystemExit(f"{FUNC_YAML} and {KNATIVE_SERVICE} differ (func.yaml, k8s): {differ}")
+        raise ManifestsDisagree(
+            f"{FUNC_YAML} and {KNATIVE_SERVICE} differ (func.yaml, k8s): {differ}"
+        )
     units = {"min-scale": "pods", "max-scale": "pods", "target": "requests in flight per pod",
              "target-utilization-percentage": "%", "containerConcurrency": "requests per pod",
              "timeoutSeconds": "s"}  # fmt: skip
@@ -244,7 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when the table is stale")
     arguments = parser.parse_args(argv)
     text = DOCUMENT.read_text()
-    new = replaced(text)
+    try:
+        new = replaced(text)
+    except ManifestsDisagree as error:
+        print(error, file=sys.stderr)
+        return 1
     if arguments.check:
         if new != text:
             print(f"{DOCUMENT.relative_to(ROOT)}: the defaults table differs from the code; "

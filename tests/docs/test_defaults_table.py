@@ -96,11 +96,11 @@ def test_a_func_yaml_that_differs_from_k8s_is_refused() -> None:
     func = defaults_table.read_manifest(defaults_table.FUNC_YAML)
     assert defaults_table.knative_defaults(service, func)  # they agree as committed
     func["deploy"]["options"]["scale"]["max"] += 1
-    with pytest.raises(SystemExit, match="max-scale"):
+    with pytest.raises(defaults_table.ManifestsDisagree, match="max-scale"):
         defaults_table.knative_defaults(service, func)
     func = defaults_table.read_manifest(defaults_table.FUNC_YAML)
     func["deploy"]["options"]["resources"]["limits"]["memory"] = "512Mi"
-    with pytest.raises(SystemExit, match="limits memory"):
+    with pytest.raises(defaults_table.ManifestsDisagree, match="limits memory"):
         defaults_table.knative_defaults(service, func)
 
 
