@@ -204,6 +204,12 @@ def test_key_prefix(http: httpx.Client, name: str, redis_client: redis.Redis) ->
     assert redis_client.exists(f"{KEY_PREFIX}r:{name}") == 1
 
 
+def assert_retry_later(answer: httpx.Response, code: str) -> None:
+    assert answer.status_code == 503, answer.text
+    assert error_of(answer) == code
+    assert answer.headers["retry-after"] == RETRY_AFTER
+
+
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
 def test_retry_after_when_redis_is_down(
     start_function: Any, redis_server: RedisServer, entry_point: str
@@ -212,9 +218,7 @@ def test_retry_after_when_redis_is_down(
     running: RunningFunction = start_function(entry_point, env=no_settings(nothing_listens))
     with httpx.Client(base_url=running.url, timeout=30) as http:
         answer = http.get("/down")
-    assert answer.status_code == 503, answer.text
-    assert error_of(answer) == "redis_unavailable"
-    assert answer.headers["retry-after"] == RETRY_AFTER
+    assert_retry_later(answer, "redis_unavailable")
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
@@ -376,9 +380,7 @@ def assert_one_more_is_refused(
 ) -> None:
     assert one_more is not None, "one more request waited too, unanswered while replies were held"
     assert [answer.status_code for answer in answers] == [200] * len(answers)
-    assert one_more.status_code == 503, one_more.text
-    assert error_of(one_more) == "overloaded"
-    assert one_more.headers["retry-after"] == RETRY_AFTER
+    assert_retry_later(one_more, "overloaded")
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
@@ -517,3 +519,20 @@ def test_storage_full_is_logged_at_most_once_per_interval(
     assert "more like it" in logged[1]
     # In LOG_FORMAT's default, text: time, level, logger, then the message.
     assert TEXT_LOG_LINE.match(logged[0]), logged[0]
+
+
+# As docs/configuration.md states it: REDIS_URL's default.
+REDIS_DEFAULT_PORT, REDIS_DEFAULT_DB = 6379, 0
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_redis_url_default(start_function: Any, tmp_path: Path, entry_point: str) -> None:
+    """With no REDIS_URL the function stores in database 0 of the Redis on localhost:6379."""
+    if port_in_use("127.0.0.1", REDIS_DEFAULT_PORT):
+        pytest.skip(f"another server on this machine holds port {REDIS_DEFAULT_PORT}")
+    with RedisServer(tmp_path / "redis", port=REDIS_DEFAULT_PORT) as default_redis:
+        running: RunningFunction = start_function(entry_point, env=no_settings(""))
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            assert http.put("/defaults/url", json={}).status_code == 201
+        with redis.Redis.from_url(default_redis.url, db=REDIS_DEFAULT_DB) as direct:
+            assert direct.exists(f"{KEY_PREFIX}r:/defaults/url") == 1
