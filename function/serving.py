@@ -1,8 +1,8 @@
 """How functions-framework serves this function: all of its HTTP surface, with HTTP limits.
 
-functions-framework 3.10 (pinned in requirements.txt; ``install`` refuses any other release,
-whose internals may differ) puts a Starlette router in front of an ASGI
-function, which answers some methods and paths itself in plain text, and runs gunicorn with no
+functions-framework 3.10 (pinned in requirements.txt, as are the servers below it; ``install``
+refuses any other release of them, whose internals may differ) puts a Starlette router in front
+of an ASGI function, which answers some methods and paths itself in plain text, and runs gunicorn with no
 limit on the request line and none on the request head in ASGI mode. It imports the function's
 source file before it builds its server, so ``main`` imports this module, which then has the
 framework:
@@ -28,6 +28,7 @@ import json
 import selectors
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import functions_framework
@@ -61,22 +62,32 @@ KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 # resets the connection, and a client still sending may lose the answer.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024
-# The functions-framework release whose internals this module replaces, as requirements.txt pins
-# it: another release may have moved or changed them.
-FRAMEWORK_VERSION = "3.10.2"
+# The releases whose internals this module replaces or subclasses, as requirements.txt pins them:
+# functions-framework's app builders and gunicorn applications, gunicorn's threaded worker and
+# parser errors, uvicorn's httptools protocol and uvicorn-worker's worker. Another release of any
+# may have moved or changed them.
+REPLACED_RELEASES = {
+    "functions-framework": "3.10.2",
+    "gunicorn": "27.0.1",
+    "uvicorn": "0.54.0",
+    "uvicorn-worker": "0.4.0",
+}
 
 
 class FrameworkMismatch(RuntimeError):
-    """The installed functions-framework is not the release this module was written against."""
+    """An installed release is not the one this module was written against."""
 
 
-def check_framework(installed: str) -> None:
-    if installed != FRAMEWORK_VERSION:
-        raise FrameworkMismatch(
-            f"function/serving.py replaces internals of functions-framework {FRAMEWORK_VERSION}, "
-            f"and {installed} is installed: check them against that release, then update "
-            "FRAMEWORK_VERSION"
-        )
+def check_releases(installed: Mapping[str, str]) -> None:
+    """Refuses ``installed`` (distribution name -> version) unless it holds the releases above."""
+    wrong = [
+        f"function/serving.py replaces internals of {name} {release}, and {installed[name]} is "
+        "installed: check them against that release, then update REPLACED_RELEASES"
+        for name, release in REPLACED_RELEASES.items()
+        if installed[name] != release
+    ]
+    if wrong:
+        raise FrameworkMismatch("; ".join(wrong))
 
 
 def _json_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -510,7 +521,7 @@ def _closing_when_told(wsgi_app: Any) -> Any:
 
 def install() -> None:
     """Have functions-framework serve this function as described above (idempotent)."""
-    check_framework(importlib.metadata.version("functions-framework"))
+    check_releases({name: importlib.metadata.version(name) for name in REPLACED_RELEASES})
     functions_framework.aio._create_asgi_app_with_function = _asgi_app
     functions_framework._configure_app = _flask_app
     framework_gunicorn.UvicornApplication = UvicornApplication  # type: ignore[misc]

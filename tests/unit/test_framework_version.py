@@ -1,5 +1,6 @@
-"""function/serving.py replaces functions-framework internals of one release: another release
-stops the server at start, with one line that says why."""
+"""function/serving.py replaces or subclasses internals of one release each of functions-framework,
+gunicorn, uvicorn and uvicorn-worker: another release of any stops the server at start, with one
+line that says which and why."""
 
 from __future__ import annotations
 
@@ -16,18 +17,37 @@ from function import serving
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_installed_release_is_accepted() -> None:
-    serving.check_framework(importlib.metadata.version("functions-framework"))
+def installed() -> dict[str, str]:
+    return {name: importlib.metadata.version(name) for name in serving.REPLACED_RELEASES}
 
 
-@pytest.mark.parametrize("installed", ["3.10.3", "3.11.0", "4.0.0", "3.10"])
-def test_another_release_is_refused_by_name(installed: str) -> None:
+def refusal(name: str, version: str) -> str:
+    return (
+        f"function/serving.py replaces internals of {name} {serving.REPLACED_RELEASES[name]}, "
+        f"and {version} is installed: check them against that release, then update "
+        "REPLACED_RELEASES"
+    )
+
+
+def test_the_installed_releases_are_accepted() -> None:
+    serving.check_releases(installed())
+
+
+@pytest.mark.parametrize("name", sorted(serving.REPLACED_RELEASES))
+@pytest.mark.parametrize("bump", ["0.0.1", "1.0"])
+def test_another_release_of_any_is_refused_by_name(name: str, bump: str) -> None:
+    version = serving.REPLACED_RELEASES[name] + bump  # "3.10.2" -> "3.10.20.0.1": another one
     with pytest.raises(serving.FrameworkMismatch) as refused:
-        serving.check_framework(installed)
-    assert str(refused.value) == (
-        "function/serving.py replaces internals of functions-framework "
-        f"{serving.FRAMEWORK_VERSION}, and {installed} is installed: check them against that "
-        "release, then update FRAMEWORK_VERSION"
+        serving.check_releases({**installed(), name: version})
+    assert str(refused.value) == refusal(name, version)
+
+
+def test_every_release_that_differs_is_named() -> None:
+    versions = {name: "0" for name in serving.REPLACED_RELEASES}
+    with pytest.raises(serving.FrameworkMismatch) as refused:
+        serving.check_releases(versions)
+    assert str(refused.value) == "; ".join(
+        refusal(name, "0") for name in serving.REPLACED_RELEASES
     )
 
 
@@ -45,7 +65,5 @@ def test_the_server_does_not_start_on_another_release(tmp_path: Path) -> None:
     )  # fmt: skip
     assert started.returncode == 1
     assert started.stderr.splitlines()[-1] == (
-        "functions-framework mismatch: function/serving.py replaces internals of "
-        f"functions-framework {serving.FRAMEWORK_VERSION}, and 3.11.0 is installed: check them "
-        "against that release, then update FRAMEWORK_VERSION"
+        f"functions-framework mismatch: {refusal('functions-framework', '3.11.0')}"
     )

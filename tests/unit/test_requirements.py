@@ -76,8 +76,9 @@ def test_the_image_build_receives_every_file_requirements_txt_names() -> None:
     assert needed <= copied, "copied before the dependency layer is installed"
 
 
-def test_serving_guards_the_pinned_functions_framework() -> None:
+def test_serving_guards_the_pinned_releases() -> None:
     # function/serving.py refuses any other release (tests/unit/test_framework_version.py).
     requirements, _ = read(ROOT / "requirements.txt")
-    (pin,) = [pin for pin in requirements if pin.name == "functions-framework"]
-    assert pin.version == serving.FRAMEWORK_VERSION
+    pins = {pin.name: pin.version for pin in requirements}
+    guarded = {name: pins.get(name) for name in serving.REPLACED_RELEASES}
+    assert guarded == serving.REPLACED_RELEASES
