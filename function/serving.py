@@ -2,10 +2,10 @@
 
 functions-framework 3.10 (pinned in requirements.txt, as are the servers below it; ``install``
 refuses any other release of them, whose internals may differ) puts a Starlette router in front
-of an ASGI function, which answers some methods and paths itself in plain text, and runs gunicorn with no
-limit on the request line and none on the request head in ASGI mode. It imports the function's
-source file before it builds its server, so ``main`` imports this module, which then has the
-framework:
+of an ASGI function, which answers some methods and paths itself in plain text, and runs
+gunicorn with no limit on the request line and none on the request head in ASGI mode. It imports
+the function's source file before it builds its server, so ``main`` imports this module, which
+then has the framework:
 
 - serve ``function.asgi.app`` (every method, every path) when the target is ``handle``, and
   let ``handle_flask`` answer /robots.txt and /favicon.ico too, which Flask mode keeps for itself;

@@ -46,9 +46,7 @@ def test_every_release_that_differs_is_named() -> None:
     versions = {name: "0" for name in serving.REPLACED_RELEASES}
     with pytest.raises(serving.FrameworkMismatch) as refused:
         serving.check_releases(versions)
-    assert str(refused.value) == "; ".join(
-        refusal(name, "0") for name in serving.REPLACED_RELEASES
-    )
+    assert str(refused.value) == "; ".join(refusal(name, "0") for name in serving.REPLACED_RELEASES)
 
 
 def test_the_server_does_not_start_on_another_release(tmp_path: Path) -> None:
