@@ -11,6 +11,7 @@ method or path, gets this function's answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
@@ -33,6 +34,11 @@ from .service import (
     safe_response,
 )
 from .settings import Settings
+
+# After a refusal that leaves the body unread, what the client still sends is read and thrown
+# away for this long, up to this much (gunicorn's close_graceful), before the connection closes.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -121,13 +127,31 @@ async def _read_body(receive: Receive, limit: int, settings: Settings) -> bytes:
             waiting.send(None)
         except StopIteration as ready:
             if _append(body, ready.value, limit):
-                return bytes(body)
+                return await _past_the_limit(body, ready.value, receive)
         else:
             waiting.close()  # it stopped to wait, having taken nothing: wait again, timed
         waiting = receive()
     async with asyncio.timeout(settings.body_timeout_seconds):
-        while not _append(body, await waiting, limit):
+        while not _append(body, message := await waiting, limit):
             waiting = receive()
+    return await _past_the_limit(body, message, receive)
+
+
+async def _past_the_limit(
+    body: bytearray, last: MutableMapping[str, Any], receive: Receive
+) -> bytes:
+    """The body; one that stopped at the limit (it will be refused) is read on a little first,
+    thrown away: a server that closes with the client's bytes unread resets the connection, and
+    a client still sending loses the answer (func's own server does; serving lingers itself)."""
+    if last.get("more_body", False):
+        discarded = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_SECONDS):
+                while discarded < LINGER_BYTES:
+                    message = await receive()
+                    discarded += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
     return bytes(body)
 
 

@@ -58,10 +58,9 @@ MAX_HEADERS = 100  # gunicorn: limit_request_fields
 MAX_REQUEST_LINE = 8190  # gunicorn's limit_request_field_size; nginx: 8k
 KEEPALIVE_SECONDS = 5  # uvicorn's and Node.js's default
 # After an answer that closes the connection, what the client still sends is read and thrown
-# away for this long, up to this much (gunicorn's close_graceful): closing with unread bytes
-# resets the connection, and a client still sending may lose the answer.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 * 1024
+# away (asgi's LINGER_*): closing with unread bytes resets the connection, and a client still
+# sending may lose the answer.
+LINGER_SECONDS, LINGER_BYTES = asgi.LINGER_SECONDS, asgi.LINGER_BYTES
 # The releases whose internals this module replaces or subclasses, as requirements.txt pins them:
 # functions-framework's app builders and gunicorn applications, gunicorn's threaded worker and
 # parser errors, uvicorn's httptools protocol and uvicorn-worker's worker. Another release of any

@@ -36,7 +36,15 @@ def test_a_repeated_content_type_is_refused(
 
 
 def test_a_repeated_host_is_refused(function: RunningFunction) -> None:
-    _refused_as_repeated(function, put_head(b"/repeated/host", BODY, b"Host: test\r\n"), "Host")
+    head = put_head(b"/repeated/host", BODY, b"Host: test\r\n")
+    if FUNCTION_URL:
+        # The server in front (an ingress, or func's own uvicorn) may refuse it first, its way.
+        answer = raw_request(function.url, head, BODY)
+        assert answer.status == 400, answer.body
+        if answer.headers.get("content-type") == "application/json":
+            assert answer.json()["error"] == "bad_request"
+        return
+    _refused_as_repeated(function, head, "Host")
 
 
 def test_a_repeated_authorization_is_refused(function: RunningFunction) -> None:

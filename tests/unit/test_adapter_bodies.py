@@ -282,3 +282,21 @@ async def test_asgi_refuses_a_one_value_field_sent_twice(on_asgi: None, name: st
     assert (await _asgi("GET", "/twice"))[0] == 404
     joined = [(b"content-type", b"application/json"), (b"x-note", b"a"), (b"x-note", b"b")]
     assert (await _asgi("PUT", "/twice", Receive(_body(b"{}")), headers=joined))[0] == 201
+
+
+@pytest.mark.asyncio
+async def test_asgi_reads_a_little_past_a_refused_body_so_the_close_loses_no_answer(
+    on_asgi: None,
+) -> None:
+    # A body 20 bytes over the limit: the rest is read (and thrown away) before the 413, so a
+    # server that closes afterwards finds nothing unread to reset the connection with.
+    receive = Receive(
+        _body(b"x" * 60, more_body=True), _body(b"x" * 60, more_body=True), _body(b"x" * 10)
+    )
+    assert (await _asgi("PUT", "/over", receive))[0] == 413
+    assert receive.taken == 3
+    # A body that goes on: read on only so far (asgi.LINGER_BYTES), then answered all the same.
+    kib = _body(b"x" * 1024, more_body=True)
+    endless = Receive(*[kib] * 200)
+    assert (await asyncio.wait_for(_asgi("PUT", "/endless", endless), 5))[0] == 413
+    assert endless.taken == 1 + asgi.LINGER_BYTES // 1024
