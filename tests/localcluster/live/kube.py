@@ -38,6 +38,12 @@ def condition(obj: dict[str, Any], kind: str) -> str:
     return "Unknown"
 
 
+def ready_service(name: str, namespace: str) -> dict[str, Any] | None:
+    """The Knative Service once its Ready condition is True, else None (for ``wait``)."""
+    service: dict[str, Any] = get("ksvc", name, "-n", namespace)
+    return service if condition(service, "Ready") == "True" else None
+
+
 def wait(
     what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5
 ) -> tuple[T, float]:

@@ -46,11 +46,6 @@ def secret(name: str, data: dict[str, str]) -> str:
     return str(yaml.safe_dump(document))
 
 
-def ready_service() -> dict[str, Any] | None:
-    service: dict[str, Any] = kube.get("ksvc", SERVICE, "-n", NAMESPACE)
-    return service if kube.condition(service, "Ready") == "True" else None
-
-
 @pytest.fixture(scope="module")
 def cluster_local_service(running_cluster: None) -> Iterator[dict[str, Any]]:
     addons.kubectl("create", "namespace", NAMESPACE)
@@ -59,7 +54,11 @@ def cluster_local_service(running_cluster: None) -> Iterator[dict[str, Any]]:
         addons.apply(secret("kv-store-redis", {"url": "redis://redis.invalid:6379/0"}))
         addons.apply(secret("kv-store-tokens", {"write-token": "w" * 32, "read-token": "r" * 32}))
         addons.apply(yaml.safe_dump(rendered_service()))
-        ready, _ = kube.wait("the cluster-local Service Ready", ready_service, timeout=180)
+        ready, _ = kube.wait(
+            "the cluster-local Service Ready",
+            lambda: kube.ready_service(SERVICE, NAMESPACE),
+            timeout=180,
+        )
         yield ready
     finally:
         addons.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)

@@ -48,17 +48,14 @@ def service_manifest() -> str:
     )
 
 
-def ready_service() -> dict[str, Any] | None:
-    service: dict[str, Any] = kube.get("ksvc", SERVICE, "-n", NAMESPACE)
-    return service if kube.condition(service, "Ready") == "True" else None
-
-
 @pytest.fixture(scope="module")
 def knative_service(running_cluster: None) -> Iterator[dict[str, Any]]:
     addons.kubectl("create", "namespace", NAMESPACE)
     try:
         addons.apply(service_manifest())
-        ready, _ = kube.wait("the Knative Service Ready", ready_service, timeout=180)
+        ready, _ = kube.wait(
+            "the Knative Service Ready", lambda: kube.ready_service(SERVICE, NAMESPACE), timeout=180
+        )
         yield ready
     finally:
         addons.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
