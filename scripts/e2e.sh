@@ -14,8 +14,8 @@
 #                  sslip.io with `minikube tunnel`, or an /etc/hosts line for example.com)
 #   E2E_OUT        output folder       (e2e-out: summary.json, coldstart.json, loadtest/ with
 #                                      the timeline, predict/ with the model's prediction from
-#                                      what the autoscaler counts, predict-client/ from the
-#                                      client's in-flight count)
+#                                      the client's in-flight count, predict-seen/ from the
+#                                      pods' own reports)
 #   E2E_IDLE_WAIT_SECONDS  how long to wait for zero pods (300)
 #   E2E_LOAD_SECONDS, E2E_USERS        the spike (90 s, 40 users)
 set -euo pipefail
@@ -145,10 +145,10 @@ k -n "$NAMESPACE" get ksvc "$SERVICE" -o yaml > "$E2E_OUT/service.yaml"
 k -n knative-serving get configmap config-autoscaler -o yaml > "$E2E_OUT/config-autoscaler.yaml"
 pod_start=$("$PYTHON" -c 'import json, sys
 print(json.load(open(sys.argv[1]))["summary"]["pod_ready"]["median"])' "$E2E_OUT/coldstart.json")
-# Given what the autoscaler counts (the pods' reports), then the client's in-flight count.
-for input in seen client; do
+# Given the client's in-flight count (predict's default), then the pods' own reports.
+for input in client seen; do
     out="$E2E_OUT/predict"
-    [ "$input" = seen ] || out="$E2E_OUT/predict-$input"
+    [ "$input" = client ] || out="$E2E_OUT/predict-$input"
     "$PYTHON" -m loadtest predict --timeline "$E2E_OUT/loadtest/timeline.csv" \
         --concurrency "$input" --service "$E2E_OUT/service.yaml" \
         --config-autoscaler "$E2E_OUT/config-autoscaler.yaml" --pod-start-seconds "$pod_start" \

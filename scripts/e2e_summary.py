@@ -2,10 +2,11 @@
 
 It reads the contract suite's JUnit report, the cold start (coldstart.json), the load test's
 summary and timeline (loadtest/) and the autoscaler model's prediction for the same load
-(predict/prediction.csv: given the concurrency the autoscaler counts; predict-client/: given the
-requests in flight at the client), writes E2E_OUT/summary.json, and writes against-knative.csv
-beside each prediction: per second, the concurrency the model was given and the desired and
-ready pods it predicted beside those the PodAutoscaler and the pods showed.
+(predict/prediction.csv: given the requests in flight at the client; predict-seen/: given the
+requests in the pods, as their queue-proxies report them), writes E2E_OUT/summary.json, and
+writes against-knative.csv beside each prediction: per second, the concurrency the model was
+given and the desired and ready pods it predicted beside those the PodAutoscaler and the pods
+showed.
 """
 
 from __future__ import annotations
@@ -102,10 +103,10 @@ def summarise(folder: Path, route: str, zero_after_load: float) -> dict[str, Any
             folder / "predict" / "prediction.csv",
             folder / "predict" / "against-knative.csv",
         ),
-        "predictor_given_client_in_flight": predictor_error(
+        "predictor_given_in_pods": predictor_error(
             folder / "loadtest" / "timeline.csv",
-            folder / "predict-client" / "prediction.csv",
-            folder / "predict-client" / "against-knative.csv",
+            folder / "predict-seen" / "prediction.csv",
+            folder / "predict-seen" / "against-knative.csv",
         ),
     }
 

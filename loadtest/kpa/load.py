@@ -4,8 +4,9 @@ A timeline needs the columns ``second`` and ``in_flight_mean`` (requests in flig
 client, averaged over the second). A run on a cluster also records ``in_pods_mean``, the requests
 inside the pods as their queue-proxies report them to the autoscaler; the concurrency the
 autoscaler counts is that, and, in seconds no pod reported (none is ready yet), the requests held
-by the activator, which are the client's. ``--concurrency client`` takes the client's figure
-throughout. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
+by the activator, which are the client's (``--concurrency seen``). It misses what the activator
+itself holds while pods are ready, which Knative counts too, so the client's figure stays the
+default. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
 name, so that the prediction can be drawn over what happened.
 """
 
@@ -88,7 +89,7 @@ def _concurrency(value: str) -> float:
     return number
 
 
-def read_timeline(path: Path, concurrency: str = SEEN) -> Load:
+def read_timeline(path: Path, concurrency: str = CLIENT) -> Load:
     try:
         with path.open(newline="") as file:
             reader = csv.DictReader(file)

@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--concurrency",
         choices=(SEEN, CLIENT),
-        help="of a timeline: seen, what the autoscaler counts (in_pods_mean where the pods "
-        "reported, else in_flight_mean); client, in_flight_mean throughout (default seen)",
+        help="of a timeline: client, in_flight_mean (default); seen, in_pods_mean where the "
+        "pods reported (what their queue-proxies count), else in_flight_mean",
     )
     level = parser.add_mutually_exclusive_group()
     level.add_argument("--users", type=int, help="peak users of a built-in profile")
@@ -203,7 +203,7 @@ def _load(args: argparse.Namespace) -> Load:
     if args.timeline is not None:
         if args.users is not None or args.rate is not None or args.duration is not None:
             raise UsageError("--users, --rate and --duration go with --profile, not --timeline")
-        return read_timeline(args.timeline, args.concurrency or SEEN)
+        return read_timeline(args.timeline, args.concurrency or CLIENT)
     if args.concurrency is not None:
         raise UsageError("--concurrency goes with --timeline: a profile gives one concurrency")
     level = None

@@ -40,15 +40,15 @@ def test_summary_of_a_run(tmp_path: Path) -> None:
     knative = {"peak_desired_scale": 4, "peak_pods_ready": 4, "idle_to_zero": {"after_s": 61}}
     load = {"requests_answered": 900, "error_rate": 0.0, "knative": knative}
     (tmp_path / "loadtest" / "summary.json").write_text(json.dumps(load))
-    write_prediction(tmp_path / "predict", SEEN)
-    write_prediction(tmp_path / "predict-client", CLIENT)
+    write_prediction(tmp_path / "predict", CLIENT)
+    write_prediction(tmp_path / "predict-seen", SEEN)
 
     assert main([str(tmp_path), "--route", "http://kv.test", "--zero-after-load", "30"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["contract"] == {"passed": 7, "failed": 2, "skipped": 3}
     assert summary["cold_start_seconds"] == cold and summary["image_bytes"] == 7
     assert summary["seconds_from_last_request_to_zero_pods"] == 61
-    seen, client = summary["predictor"], summary["predictor_given_client_in_flight"]
+    client, seen = summary["predictor"], summary["predictor_given_in_pods"]
     # Second 0 has no recorded state yet: it is left out, not counted as agreement.
     assert seen["seconds_compared"] == client["seconds_compared"] == 3
     assert seen["desired"] == {
@@ -60,6 +60,6 @@ def test_summary_of_a_run(tmp_path: Path) -> None:
     }
     assert client["desired"]["mean_abs_error_pods"] == round(4 / 3, 3)
     assert client["ready"]["max_abs_error_pods"] == 2 and client["ready"]["seconds_equal"] == 2
-    with (tmp_path / "predict" / "against-knative.csv").open() as file:
+    with (tmp_path / "predict-seen" / "against-knative.csv").open() as file:
         second_two = list(csv.DictReader(file))[1]
     assert second_two["in_flight_at_client"] == "40.0" and second_two["model_given"] == "28.0"

@@ -104,24 +104,24 @@ TIMELINE = """second,in_flight_mean,in_pods_mean,pods_ready
 """
 
 
-def test_the_model_is_given_what_the_autoscaler_counts(tmp_path: Path) -> None:
+def test_the_model_is_given_the_pods_count_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "timeline.csv"
     path.write_text(TIMELINE)
-    seen = read_timeline(path)
+    seen = read_timeline(path, "seen")
     assert seen.in_flight == (40.0, 40.0, 28.5, 27.0, 0.0)
     assert "in the pods (3 s)" in seen.source and "no pod reported (2 s)" in seen.source
-    assert read_timeline(path, "client").in_flight == (40.0, 40.0, 40.0, 40.0, 0.0)
+    assert read_timeline(path).in_flight == (40.0, 40.0, 40.0, 40.0, 0.0)  # the default
     without = tmp_path / "client-only.csv"
     without.write_text("second,in_flight_mean\n0,3\n1,4\n")
-    assert read_timeline(without).in_flight == (3.0, 4.0)
-    assert "at the client" in read_timeline(without).source
+    assert read_timeline(without, "seen").in_flight == (3.0, 4.0)
+    assert "at the client" in read_timeline(without, "seen").source
 
 
 def test_a_bad_in_pods_value_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "timeline.csv"
     path.write_text(TIMELINE.replace("27.0", "-1"))
     with pytest.raises(ValueError, match="line 5: in_pods_mean '-1' is not valid"):
-        read_timeline(path)
+        read_timeline(path, "seen")
 
 
 def test_concurrency_is_a_timeline_option(
