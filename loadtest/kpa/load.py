@@ -1,12 +1,11 @@
 """The load to predict for: a timeline CSV (measured) or a load profile (given).
 
 A timeline needs the columns ``second`` and ``in_flight_mean`` (requests in flight at the
-client, averaged over the second). A run on a cluster also records ``in_pods_mean``, the requests
-inside the pods as their queue-proxies report them to the autoscaler; the concurrency the
-autoscaler counts is that, and, in seconds no pod reported (none is ready yet), the requests held
-by the activator, which are the client's (``--concurrency seen``). It misses what the activator
-itself holds while pods are ready, which Knative counts too, so the client's figure stays the
-default. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
+client, averaged over the second: the default input, too high by each request's time outside
+Knative). A run on a cluster also records ``in_pods_mean``, the requests inside the pods as their
+queue-proxies report them to the autoscaler; ``--concurrency seen`` gives the model that, and the
+client's figure in seconds no pod reported (none is ready, the activator holds them all). It is
+too low while the activator holds requests beside ready pods, which Knative counts too. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
 name, so that the prediction can be drawn over what happened.
 """
 
@@ -23,7 +22,7 @@ from loadtest.profiles import Profile
 
 REQUIRED_COLUMNS = ("second", "in_flight_mean")
 IN_PODS_COLUMN = "in_pods_mean"
-# Which concurrency a timeline gives the model: what the autoscaler counts, or the client's.
+# Which concurrency a timeline gives the model: the pods' own count, or the client's.
 SEEN, CLIENT = "seen", "client"
 RECORDED_COLUMNS = ("pa_desired", "pods_ready", "activator_in_path")
 
