@@ -5,8 +5,9 @@ client, averaged over the second: the default input, too high by each request's 
 Knative). A run on a cluster also records ``in_pods_mean``, the requests inside the pods as their
 queue-proxies report them to the autoscaler; ``--concurrency seen`` gives the model that, and the
 client's figure in seconds no pod reported (none is ready, the activator holds them all). It is
-too low while the activator holds requests beside ready pods, which Knative counts too. The columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by
-name, so that the prediction can be drawn over what happened.
+too low while the activator holds requests beside ready pods, which Knative counts too. The
+columns ``pa_desired``, ``pods_ready`` and ``activator_in_path`` are read too, by name, so that
+the prediction can be drawn over what happened.
 """
 
 from __future__ import annotations
