@@ -13,6 +13,9 @@ from function import asgi, wsgi
 from function import settings as config
 from function.settings import Settings
 from tests.support.local_redis import RedisServer
+from tests.unit.serving_harness import asgi_address, flask_address, framework
+
+__all__ = ["asgi_address", "flask_address", "framework"]  # fixtures of the in-process servers
 
 
 @pytest.fixture(scope="module")

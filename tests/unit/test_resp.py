@@ -4,6 +4,7 @@ be imported serves on it against a real Redis and warns once."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -111,6 +112,23 @@ def test_without_hiredis_the_shared_connection_serves_and_warns_once(server: Red
     warnings = result.stderr.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("WARNING hiredis cannot be imported ("), (
         result.stderr
+    )
+
+
+def test_the_missing_hiredis_warning_is_one_line_naming_the_cause_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same warning in this process (the test above sees it only from outside)."""
+    monkeypatch.setattr(resp, "HIREDIS_MISSING", ImportError("wrong ELF class"))
+    monkeypatch.setattr(resp, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger=resp.log.name):
+        resp.warn_if_slow()
+        resp.warn_if_slow()
+    assert [(r.name, r.levelno) for r in caplog.records] == [(resp.log.name, logging.WARNING)]
+    assert caplog.records[0].getMessage() == (
+        "hiredis cannot be imported (wrong ELF class): Redis replies are parsed by redis-py's "
+        "pure-Python parser, which costs more CPU per request (docs/func.md, 'Host builder'). "
+        "Install hiredis built for this platform."
     )
 
 

@@ -1,24 +1,12 @@
-"""How functions-framework serves the function (function/serving.py), in-process on real sockets.
-
-The framework builds its apps from ``function/main.py`` exactly as its command line does; the
-servers are the workers its gunicorn applications configure: uvicorn's protocol on an asyncio
-server in the test's event loop (ASGI mode), gunicorn's thread worker running in a thread (Flask
-mode). Clients speak HTTP/1.1 over loopback sockets. Redis is a real redis-server. Timeouts are
-set to a fraction of a second, and waits are generous bounds that catch a hang.
-"""
+"""How functions-framework serves the function (function/serving.py), in-process on real sockets
+(tests/unit/serving_harness.py). Redis is a real redis-server."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-import os
 import select
-import selectors
-import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,82 +14,25 @@ import flask
 import functions_framework
 import functions_framework.aio
 import pytest
-import pytest_asyncio
 import redis
 from functions_framework._http import gunicorn as framework_gunicorn
-from gunicorn.glogging import Logger
-from uvicorn.server import ServerState
 
-from function import asgi, serving, wsgi
-from function import settings as function_settings
-from function.settings import Settings
+from function import asgi, serving
 from tests.conftest import head_of_counted_size
 from tests.support.local_redis import RedisServer
-
-MAIN = Path(serving.__file__).with_name("main.py")
-TIMEOUT = 0.1  # HEAD_TIMEOUT_SECONDS and BODY_TIMEOUT_SECONDS of these tests
-PATIENCE = 5.0  # seconds a client waits before calling the server hung
-
-
-@pytest.fixture
-def framework(
-    server: RedisServer, direct: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """functions-framework as ``function/main.py`` leaves it, undone afterwards; both adapters
-    on this module's Redis with short timeouts."""
-    for module, name in [
-        (functions_framework.aio, "_create_asgi_app_with_function"),
-        (functions_framework, "_configure_app"),
-        (framework_gunicorn, "UvicornApplication"),
-        (framework_gunicorn, "GunicornApplication"),
-    ]:
-        monkeypatch.setattr(module, name, getattr(module, name))
-    chosen = Settings(
-        redis_url=server.url, key_prefix="serving:",
-        head_timeout_seconds=TIMEOUT, body_timeout_seconds=TIMEOUT,
-    )  # fmt: skip
-    monkeypatch.setattr(function_settings, "loaded", lambda: chosen)
-    asgi._redis.cache_clear()
-    wsgi._redis.cache_clear()
-    loggers = {
-        name: (logger.handlers[:], logger.level, logger.propagate)
-        for name in ("", "uvicorn.error", "uvicorn.access")
-        for logger in [logging.getLogger(name)]
-    }  # main.py configures logging, a uvicorn worker its loggers: both are put back
-    yield
-    for name, (handlers, level, propagate) in loggers.items():
-        logger = logging.getLogger(name)
-        logger.handlers, logger.propagate = handlers, propagate
-        logger.setLevel(level)
-    wsgi._redis.cache_clear()
-    asgi._redis.cache_clear()
-
-
-def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *fields = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in fields:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
-
-
-def _error(raw: bytes) -> tuple[int, str, str]:
-    """Status, error code and connection header of a JSON error answer, checking its shape."""
-    status, headers, body = _answer(raw)
-    assert headers["content-type"] == "application/json"
-    assert headers["content-length"] == str(len(body))
-    document = json.loads(body)
-    assert set(document) == {"error", "message"}
-    return status, document["error"], headers.get("connection", "")
-
-
-def _request(path: str = "/health/readiness", fields: int = 0, field_bytes: int = 0) -> bytes:
-    head = f"GET {path} HTTP/1.1\r\nHost: test\r\n"
-    head += "".join(f"X-Field-{n}: {'v' * field_bytes}\r\n" for n in range(fields))
-    return (head + "\r\n").encode()
-
+from tests.unit.serving_harness import (
+    MAIN,
+    PATIENCE,
+    TIMEOUT,
+    Client,
+    answer_of,
+    connect,
+    error_of,
+    read_answer,
+    read_to_close,
+    request_bytes,
+    thread_worker,
+)
 
 # --- the apps functions-framework builds from function/main.py ----------------------------------
 
@@ -208,76 +139,6 @@ def test_install_is_idempotent(framework: None) -> None:
 # --- ASGI mode: the uvicorn worker's protocol on a real socket ----------------------------------
 
 
-def _worker(application: Any) -> Any:
-    """The worker gunicorn would fork for ``application``, built from its configuration."""
-    cfg = application.cfg
-    return cfg.worker_class(0, os.getppid(), [], application, 30, cfg, Logger(cfg))
-
-
-@pytest_asyncio.fixture
-async def asgi_address(
-    framework: None, caplog: pytest.LogCaptureFixture
-) -> AsyncIterator[tuple[str, int]]:
-    app = functions_framework.aio.create_asgi_app(target="handle", source=str(MAIN))
-    application = framework_gunicorn.UvicornApplication(app, "127.0.0.1", 0, False)
-    worker = _worker(application)
-    assert isinstance(worker, serving.BoundedUvicornWorker)
-    config = worker.config
-
-    async def served(scope: Any, receive: Any, send: Any) -> None:
-        # uvicorn calls the app with no arguments to tell a factory; mutmut's wrapper of
-        # asgi.app would take that call, this function refuses it as the app itself does.
-        await app(scope, receive, send)
-
-    config.app = served
-    config.load()
-    state = ServerState()
-    listener = await asyncio.get_running_loop().create_server(
-        lambda: config.http_protocol_class(config=config, server_state=state, app_state={}),
-        "127.0.0.1",
-        0,
-    )
-    yield listener.sockets[0].getsockname()[:2]
-    for connection in list(state.connections):
-        connection.shutdown()
-    listener.close()
-    await listener.wait_closed()
-    await asgi._redis().aclose()
-    # No callback of the protocol failed: asyncio would only have logged it.
-    records = caplog.get_records("call") + caplog.get_records("teardown")
-    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
-
-
-class Client:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def connect(cls, address: tuple[str, int]) -> Client:
-        return cls(*await asyncio.open_connection(*address))
-
-    async def send(self, data: bytes, pause: float = 0.02) -> None:
-        """Sends ``data`` and gives the server time to take it as one piece."""
-        self.writer.write(data)
-        await self.writer.drain()
-        await asyncio.sleep(pause)
-
-    async def answer(self) -> tuple[int, dict[str, str], bytes]:
-        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), PATIENCE)
-        _, headers, _ = _answer(head)
-        body = await self.reader.readexactly(int(headers["content-length"]))
-        return _answer(head + body)
-
-    async def rest(self) -> bytes:
-        """Everything until the server closes the connection."""
-        return await asyncio.wait_for(self.reader.read(), PATIENCE)
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.wait_closed()
-
-
 @pytest.mark.asyncio
 async def test_asgi_serves_requests_on_a_kept_alive_connection(
     asgi_address: tuple[str, int], direct: redis.Redis
@@ -293,7 +154,7 @@ async def test_asgi_serves_requests_on_a_kept_alive_connection(
     # Each request on the connection gets its own head allowance: two heads of 60 fields and
     # 20 KiB each would together be over both limits.
     for _ in range(2):
-        await client.send(_request("/a", fields=60, field_bytes=330))
+        await client.send(request_bytes("/a", fields=60, field_bytes=330))
         status, _, answer = await client.answer()
         assert (status, json.loads(answer)["v"]) == (200, 1)
     await client.close()
@@ -312,8 +173,8 @@ async def test_asgi_refuses_a_head_over_32_kib(
     await client.send(b"\r\n\r\n")
     if refused:
         raw = await client.rest()
-        assert _error(raw) == (431, "headers_too_large", "close")
-        assert json.loads(_answer(raw)[2])["message"] == (
+        assert error_of(raw) == (431, "headers_too_large", "close")
+        assert json.loads(answer_of(raw)[2])["message"] == (
             "the request head is limited to 32768 bytes and 100 fields"
         )
     else:
@@ -328,10 +189,10 @@ async def test_asgi_refuses_more_than_100_header_fields(
     asgi_address: tuple[str, int], fields: int, refused: bool
 ) -> None:
     client = await Client.connect(asgi_address)
-    await client.send(_request(fields=fields))  # plus Host: 99 or 100 fields
+    await client.send(request_bytes(fields=fields))  # plus Host: 99 or 100 fields
     if refused:
         raw = await client.rest()
-        assert _error(raw) == (431, "headers_too_large", "close")
+        assert error_of(raw) == (431, "headers_too_large", "close")
         assert raw.count(b"HTTP/1.1 4") == 1  # the parser's own error is not answered too
     else:
         assert (await client.answer())[0] == 200
@@ -343,7 +204,7 @@ async def test_asgi_answers_what_is_not_http_in_json(asgi_address: tuple[str, in
     client = await Client.connect(asgi_address)
     await client.send(b"\x16\x03\x01 not http\r\n\r\n")
     raw = await client.rest()
-    assert _error(raw) == (400, "bad_request", "close")
+    assert error_of(raw) == (400, "bad_request", "close")
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert raw.count(b"HTTP/1.1 4") == 1
 
@@ -355,7 +216,7 @@ async def test_asgi_answers_nothing_more_after_a_431(asgi_address: tuple[str, in
     await client.send(b"GET / HTTP/1.1\r\nX-Big: " + b"v" * unended)
     await client.send(b"\x00 not http\r\n\r\n")  # would be a 400 if it were still parsed
     raw = await client.rest()
-    assert _error(raw) == (431, "headers_too_large", "close")
+    assert error_of(raw) == (431, "headers_too_large", "close")
     assert raw.count(b"HTTP/1.1 4") == 1
 
 
@@ -374,7 +235,7 @@ async def test_asgi_head_timer_covers_each_request_on_a_connection(
     asgi_address: tuple[str, int],
 ) -> None:
     client = await Client.connect(asgi_address)
-    await client.send(_request(), pause=TIMEOUT * 2)  # the first head's timer is stopped
+    await client.send(request_bytes(), pause=TIMEOUT * 2)  # the first head's timer is stopped
     assert (await client.answer())[0] == 200
     await client.send(b"GET /health/liveness HTTP/1.1\r\nHost: te")
     assert await client.rest() == b""  # the second head, unfinished, is closed
@@ -386,9 +247,9 @@ async def test_asgi_kept_alive_connection_outlives_the_head_timeout(
 ) -> None:
     """Idle between requests, a connection is bound by the keep-alive time, not the head's."""
     client = await Client.connect(asgi_address)
-    await client.send(_request(), pause=TIMEOUT * 3)
+    await client.send(request_bytes(), pause=TIMEOUT * 3)
     assert (await client.answer())[0] == 200
-    await client.send(_request(), pause=TIMEOUT * 3)
+    await client.send(request_bytes(), pause=TIMEOUT * 3)
     assert (await client.answer())[0] == 200
     await client.close()
 
@@ -400,10 +261,10 @@ async def test_asgi_head_timer_waits_for_the_answer_in_progress(
     """A head timer that fires while the previous answer is still being made closes nothing."""
     direct.set("serving:count", 0)
     client = await Client.connect(asgi_address)
-    proc = direct.execute_command  # Redis paused for longer than the head timeout
-    proc("CLIENT", "PAUSE", int(TIMEOUT * 3 * 1000), "ALL")
+    # Redis paused for longer than the head timeout, and within the Redis timeout (1 s).
+    direct.execute_command("CLIENT", "PAUSE", int(TIMEOUT * 1.5 * 1000), "ALL")
     await client.send(b"GET / HTTP/1.1\r\nHost: test\r\nAccept: text/plain\r\n\r\nGET ")
-    await asyncio.sleep(TIMEOUT * 2)
+    await asyncio.sleep(TIMEOUT * 1.2)
     status, _, body = await client.answer()
     assert (status, body) == (200, b"Count is 1.")
     await client.close()
@@ -418,9 +279,9 @@ async def test_asgi_bounds_blank_lines_before_a_request(
     assert serving.MAX_HEAD_BYTES + serving.UNCOUNTED_HEAD_BYTES == 2 * 16_896
     client = await Client.connect(asgi_address)
     await client.send(b"\r\n" * blank_lines)  # 33,792 or 33,794 bytes
-    await client.send(_request())
+    await client.send(request_bytes())
     if refused:
-        assert _error(await client.rest()) == (431, "headers_too_large", "close")
+        assert error_of(await client.rest()) == (431, "headers_too_large", "close")
     else:
         assert (await client.answer())[0] == 200
     await client.close()
@@ -431,7 +292,7 @@ async def test_asgi_adds_up_a_head_that_comes_in_pieces(asgi_address: tuple[str,
     client = await Client.connect(asgi_address)
     await client.send(b"GET / HTTP/1.1\r\nX-Big: " + b"v" * 20_000)
     await client.send(b"v" * 20_000)
-    assert _error(await client.rest()) == (431, "headers_too_large", "close")
+    assert error_of(await client.rest()) == (431, "headers_too_large", "close")
 
 
 @pytest.mark.asyncio
@@ -450,33 +311,6 @@ async def test_asgi_body_does_not_count_as_head(asgi_address: tuple[str, int]) -
 # --- Flask mode: gunicorn's thread worker, running in a thread ----------------------------------
 
 
-@pytest.fixture
-def flask_address(framework: None) -> Iterator[tuple[str, int]]:
-    app = functions_framework.create_app(target="handle_flask", source=str(MAIN))
-    with _thread_worker(app) as address:
-        yield address
-
-
-@contextlib.contextmanager
-def _thread_worker(app: Any) -> Iterator[tuple[str, int]]:
-    application = framework_gunicorn.GunicornApplication(app, "127.0.0.1", 0, False, threads=2)
-    worker = _worker(application)
-    assert isinstance(worker, serving.BoundedThreadWorker)
-    listener = socket.create_server(("127.0.0.1", 0))
-    # What the worker's init_process does before run(), less signals and the arbiter's pipe.
-    worker.sockets = [listener]
-    worker.tpool = worker.get_thread_pool()
-    worker.poller = selectors.DefaultSelector()
-    worker.method_queue.init()
-    worker.load_wsgi()
-    running = threading.Thread(target=worker.run, daemon=True)
-    running.start()
-    yield listener.getsockname()[:2]
-    worker.handle_exit(None, None)
-    running.join(PATIENCE)
-    wsgi._redis().close()
-
-
 def test_flask_leaves_an_application_crash_to_gunicorn(framework: None) -> None:
     """Only what gunicorn cannot parse is answered in JSON; an application that raises (which
     the function never does) still gets gunicorn's own 500."""
@@ -485,14 +319,10 @@ def test_flask_leaves_an_application_crash_to_gunicorn(framework: None) -> None:
         raise RuntimeError("crash")
 
     serving.install()
-    with _thread_worker(crashing) as address, _connect(address) as sock:
-        sock.sendall(_request())
-        status, headers, _ = _read_answer(sock)
+    with thread_worker(crashing) as address, connect(address) as sock:
+        sock.sendall(request_bytes())
+        status, headers, _ = read_answer(sock)
     assert (status, headers["content-type"]) == (500, "text/html")
-
-
-def _connect(address: tuple[str, int]) -> socket.socket:
-    return socket.create_connection(address, timeout=PATIENCE)
 
 
 # A request line of exactly MAX_REQUEST_LINE bytes, its CRLF not counted; the path is short.
@@ -502,49 +332,29 @@ LONGEST_TARGET = "/health/liveness?q=".ljust(serving.MAX_REQUEST_LINE - len("GET
 TOO_LARGE = "headers_too_large"
 
 
-def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed after {raw!r}"
-        raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    length = int(_answer(head + b"\r\n\r\n")[1]["content-length"])
-    while len(body) < length:
-        body += sock.recv(65536)
-    return _answer(head + b"\r\n\r\n" + body)
-
-
-def _read_to_close(sock: socket.socket) -> bytes:
-    raw = b""
-    while chunk := sock.recv(65536):
-        raw += chunk
-    return raw
-
-
 def test_flask_serves_requests_on_a_kept_alive_connection(
     flask_address: tuple[str, int], direct: redis.Redis
 ) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         body = b'{"v": 2}'
         sock.sendall(
             b"PUT /b HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
-        assert _read_answer(sock)[0] == 201
+        assert read_answer(sock)[0] == 201
         # Each request gets its own deadline: this one comes after the first one's has passed.
         threading.Event().wait(TIMEOUT * 3)
-        sock.sendall(_request("/b"))
-        status, _, answer = _read_answer(sock)
+        sock.sendall(request_bytes("/b"))
+        status, _, answer = read_answer(sock)
         assert (status, json.loads(answer)["v"]) == (200, 2)
 
 
 @pytest.mark.parametrize(
     ("request_bytes", "expected"),
     [
-        (_request(LONGEST_TARGET + "a"), (414, "uri_too_long", "close")),
-        (_request(fields=100), (431, TOO_LARGE, "close")),
-        (_request(fields=1, field_bytes=serving.MAX_REQUEST_LINE), (431, TOO_LARGE, "close")),
+        (request_bytes(LONGEST_TARGET + "a"), (414, "uri_too_long", "close")),
+        (request_bytes(fields=100), (431, TOO_LARGE, "close")),
+        (request_bytes(fields=1, field_bytes=serving.MAX_REQUEST_LINE), (431, TOO_LARGE, "close")),
         (b"\x16\x03\x01 not http\r\n\r\n", (400, "bad_request", "close")),
     ],
     ids=["request-line", "fields", "field-size", "not-http"],
@@ -552,36 +362,36 @@ def test_flask_serves_requests_on_a_kept_alive_connection(
 def test_flask_answers_what_gunicorn_cannot_parse_in_json(
     flask_address: tuple[str, int], request_bytes: bytes, expected: tuple[int, str, str]
 ) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         sock.sendall(request_bytes)
-        raw = _read_to_close(sock)
-    assert _error(raw) == expected
+        raw = read_to_close(sock)
+    assert error_of(raw) == expected
     assert raw.count(b"HTTP/1.1 4") == 1
     messages = {
         414: "the request line is limited to 8190 bytes",
         431: "the request head is limited to 32768 bytes and 100 fields",
         400: "the request is not valid HTTP/1.1",
     }
-    assert json.loads(_answer(raw)[2])["message"] == messages[expected[0]]
+    assert json.loads(answer_of(raw)[2])["message"] == messages[expected[0]]
 
 
 def test_flask_takes_a_head_within_the_limits(flask_address: tuple[str, int]) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         # The longest request line and 99 fields, within the 32 KiB head.
-        sock.sendall(_request(LONGEST_TARGET, fields=99, field_bytes=220))
-        status, _, body = _read_answer(sock)
+        sock.sendall(request_bytes(LONGEST_TARGET, fields=99, field_bytes=220))
+        status, _, body = read_answer(sock)
     assert (status, body) == (200, b'{"status":"ok"}')
 
 
 def test_flask_answers_a_body_that_does_not_arrive_in_time_with_408(
     flask_address: tuple[str, int],
 ) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         sock.sendall(
             b"PUT /c HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
             b"Content-Length: 10\r\n\r\n{"
         )
-        status, headers, body = _read_answer(sock)
+        status, headers, body = read_answer(sock)
     assert (status, headers["content-type"]) == (408, "application/json")
     assert json.loads(body) == {
         "error": "request_timeout",
@@ -592,21 +402,21 @@ def test_flask_answers_a_body_that_does_not_arrive_in_time_with_408(
 def test_flask_serves_a_client_that_pauses_within_the_deadline(
     flask_address: tuple[str, int],
 ) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         sock.sendall(b"PUT /d HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n")
         # Each pause is longer than the product of the two timeouts, the sum's other misreading.
         threading.Event().wait(TIMEOUT / 4)
         sock.sendall(b"Content-Length: 2\r\n\r\n{")
         threading.Event().wait(TIMEOUT / 4)
         sock.sendall(b"}")
-        assert _read_answer(sock)[0] == 201
+        assert read_answer(sock)[0] == 201
 
 
 def test_flask_closes_a_client_that_sends_a_byte_at_a_time(
     flask_address: tuple[str, int],
 ) -> None:
     """Each byte comes well within any single read's timeout; the deadline covers them all."""
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n")
         for _ in range(int(PATIENCE / 0.02)):
             try:
@@ -621,6 +431,6 @@ def test_flask_closes_a_client_that_sends_a_byte_at_a_time(
 
 
 def test_flask_closes_a_head_that_does_not_arrive_in_time(flask_address: tuple[str, int]) -> None:
-    with _connect(flask_address) as sock:
+    with connect(flask_address) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: te")
-        assert _read_to_close(sock) == b""  # within PATIENCE, or recv raises TimeoutError
+        assert read_to_close(sock) == b""  # within PATIENCE, or recv raises TimeoutError
