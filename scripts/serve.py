@@ -163,12 +163,18 @@ def lock_data_dir(data_dir: Path, port: int, target: str) -> IO[str]:
     return lock
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: its own process group (the terminal's signals reach only this
-    script, which stops the children in order) and SIGTERM should this script die."""
-    os.setpgid(0, 0)
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM should its parent die. Linux ties this to the thread
+    that started the child."""
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _die_with_parent() -> None:
+    """Also its own process group: the terminal's signals reach only this script, which stops
+    the children in order."""
+    os.setpgid(0, 0)
+    die_with_parent()
 
 
 def _say(line: str, stream: IO[str] = sys.stdout) -> None:

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import redis
 
+from scripts.serve import die_with_parent
+
 # The Redis user the function connects as: only the commands it sends (function/service.py: GET,
 # SET, INCR, DEL, EVALSHA, EVAL; CLIENT SETNAME naming its connections) and those its Lua
 # scripts (function/storage.py) call (GET, PTTL, SET, DEL), only on keys under the default
@@ -84,7 +86,9 @@ class RedisServer:
         self.binary = binary or server_binary()
         self.password = password
         self.tls_files = tls_files
-        self.preexec_fn = preexec_fn
+        # A test process killed outright (mutmut ends a mutant's run so on its timeout) leaves
+        # no server behind.
+        self.preexec_fn = preexec_fn or die_with_parent
         self.function_password = secrets.token_hex(16)
         self.config = list(config)  # more redis-server arguments, e.g. ["--appendfsync", "always"]
         self.process: subprocess.Popen[bytes] | None = None
