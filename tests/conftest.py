@@ -147,16 +147,8 @@ def launch(
     inherit_environment: bool = True,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a server command and wait for its readiness; ``env`` goes on top of this process's
-    environment, or alone with ``inherit_environment=False``.
-
-    An inherited environment also puts this checkout first on the server's path: the framework's
-    command line is a script beside the interpreter, which would otherwise import ``function``
-    from wherever the virtual environment installed it (another checkout sharing it, or the tree
-    that mutmut's copy of this one was made from)."""
-    full_env = dict(env)
-    if inherit_environment:
-        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        full_env = {**os.environ, "PYTHONPATH": path, **env}
+    environment, or alone with ``inherit_environment=False``."""
+    full_env = {**os.environ, **env} if inherit_environment else dict(env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
