@@ -60,6 +60,18 @@ def test_excerpt_cuts_long_input() -> None:
 
 
 @pytest.mark.parametrize(
+    ("reply", "code", "text"),
+    [("wrong number of arguments", "", "wrong number of arguments"),
+     ("ERR unknown command", "ERR", "ERR unknown command"),
+     ("NOSCRIPT No matching script", "NOSCRIPT", "No matching script")],
+)  # fmt: skip
+def test_an_error_reply_keeps_its_text_and_code(reply: str, code: str, text: str) -> None:
+    """An error reply without a code (the first word in capitals) is the whole text."""
+    error = redis_errors.reply_error(reply)
+    assert (str(error), redis_errors.error_code(error)) == (text, code)
+
+
+@pytest.mark.parametrize(
     ("error", "failure"),
     [(ResponseError("LOADING Redis is loading", status_code="LOADING"), Failure.UNAVAILABLE),
      (BusyLoadingError("Redis is loading", status_code="LOADING"), Failure.UNAVAILABLE),

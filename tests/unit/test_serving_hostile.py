@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -28,8 +29,9 @@ from tests.unit.serving_harness import (
 )
 
 LIMIT = 1_048_576  # MAX_BODY_BYTES of the harness: the default
-SENT = 200_000  # of a refused body, sent before the answer: left unread in the server's buffer
-SENT_TO_LINGER = 30_000  # under the 64 KiB a closing connection is drained of
+# Of a refused body, sent before the answer and left unread: under the 64 KiB a closing
+# connection is drained of, so that the server lingers (more and it lets go at once).
+SENT = 30_000
 CUT_SHORT = json.dumps({"error": "bad_request", "message": service.BODY_CUT_SHORT}).encode()
 
 
@@ -76,9 +78,11 @@ async def test_asgi_answers_a_refused_body_and_closes_without_reading_it(
     if declared == "length":
         await client.send(put(b"/big", 2 * LIMIT, b"x" * SENT))
     else:
+        # Read to the limit and 64 KiB past it (asgi's LINGER_BYTES) before the answer.
         head = put(b"/big", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
-        chunk = b"x" * SENT
-        await client.send(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 6)
+        chunk = b"x" * 16_384
+        count = (LIMIT + asgi.LINGER_BYTES + SENT) // len(chunk)
+        await client.send(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * count)
     status, headers, body = await client.answer()
     assert (status, json.loads(body)["error"], headers["connection"]) == (
         413,
@@ -136,6 +140,22 @@ async def test_asgi_lets_go_of_a_client_that_sends_more_than_it_throws_away(
 
 
 @pytest.mark.asyncio
+async def test_asgi_answers_bytes_that_are_no_http_after_the_requests_before_them(
+    asgi_address: tuple[str, int],
+) -> None:
+    """A write, a read pipelined behind it, then bytes that are no request: both requests are
+    answered in order, then the refusal, then the connection closes. A write Redis took is never
+    answered only by a 400."""
+    client = await Client.connect(asgi_address)
+    get = b"GET /first HTTP/1.1\r\nHost: test\r\n\r\n"
+    await client.send(put(b"/first", 2, b"{}") + get + b"\x16\x03 not http\r\n\r\n")
+    raw = await client.rest()
+    await client.close()
+    assert re.findall(rb"HTTP/1.1 (\d{3}) ", raw) == [b"201", b"200", b"400"]
+    assert error_of(raw[raw.rindex(b"HTTP/1.1 ") :]) == (400, "bad_request", "close")
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("name", service.SINGLE_FIELDS)
 async def test_asgi_refuses_a_repeated_one_value_field(
     asgi_address: tuple[str, int], direct: redis.Redis, name: str
@@ -146,6 +166,7 @@ async def test_asgi_refuses_a_repeated_one_value_field(
     again = field.replace(name.encode(), name.upper().encode())  # names match in any case
     await client.send(put(b"/repeated", 2, b"{}", extra=field + again))
     raw = await client.rest()
+    assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert error_of(raw) == (400, "bad_request", "close")
     assert json.loads(answer_of(raw)[2])["message"] == service.repeated_field(name).message
     await client.close()
@@ -159,7 +180,7 @@ def test_flask_answers_a_refused_body_and_closes_without_reading_it(
     flask_address: tuple[str, int], direct: redis.Redis
 ) -> None:
     with connect(flask_address) as sock:
-        sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT_TO_LINGER))
+        sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
         status, connection, body = _closed_after(read_to_close(sock))
         assert (status, connection) == (413, "close")
         assert json.loads(body)["error"] == "payload_too_large"
@@ -242,6 +263,7 @@ def test_flask_refuses_a_repeated_one_value_field(
     with connect(flask_address) as sock:
         sock.sendall(put(b"/repeated", 2, b"{}", extra=field + again))
         raw = read_to_close(sock)
+    assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert error_of(raw) == (400, "bad_request", "close")
     assert json.loads(answer_of(raw)[2])["message"] == service.repeated_field(name).message
     assert direct.keys("*") == []

@@ -601,3 +601,39 @@ def test_async_cluster_client(cluster: RedisServer) -> None:
             await client.execute_command("GET", "kv:r:/ac")
 
     asyncio.run(raw_on_another_loop())
+
+
+@pytest.mark.parametrize(
+    ("raised", "lost"),
+    [
+        (RuntimeError("unable to perform operation; the handler is closed"), True),
+        (AttributeError("'NoneType' object has no attribute 'writelines'"), True),
+        (AttributeError("'Connection' object has no attribute 'spam'"), False),
+    ],
+)
+def test_async_cluster_answers_a_connection_torn_down_under_it_as_lost(
+    monkeypatch: pytest.MonkeyPatch, raised: Exception, lost: bool
+) -> None:
+    """What redis-py raises when a node's connection goes while a command or its handshake is
+    written (a race, raised here at redis-py's own method): a lost connection, so 503; any
+    other AttributeError is a fault and stays one."""
+
+    async def torn_down(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise raised
+
+    monkeypatch.setattr(redis.asyncio.RedisCluster, "execute_command", torn_down)
+    client = store.async_client(
+        settings_for(f"redis://127.0.0.1:{free_port()}/0", redis_cluster=True)
+    )
+
+    async def command() -> BaseException:
+        with pytest.raises((ConnectionError, AttributeError)) as failed:
+            await client.execute_command("GET", "kv:r:/torn")
+        return failed.value
+
+    error = asyncio.run(command())
+    if lost:
+        assert type(error) is ConnectionError and error.__cause__ is raised
+        assert str(error) == f"Redis Cluster node connection lost: {raised}"
+    else:
+        assert error is raised
