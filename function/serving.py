@@ -264,8 +264,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(self._deferred)
 
     def _answering(self) -> bool:
+        # The cycle is that of the last request parsed: one waiting in the pipeline is not done.
         cycle = self.cycle
-        return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+        return cycle is not None and not cycle.response_complete
 
     def _refuse(self, refusal: _Refusal, *, answering: bool = True) -> None:
         """Answer ``refusal`` and close; after the answer in progress, if any (``answering``)."""

@@ -45,8 +45,10 @@ class Receive:
         self.messages = list(messages)
         self.delay = delay
         self.taken = 0
+        self.asked = 0  # calls, the one left waiting included
 
     async def __call__(self) -> dict[str, Any]:
+        self.asked += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.taken < len(self.messages):
@@ -126,7 +128,7 @@ async def test_asgi_messages_without_optional_keys(on_asgi: None) -> None:
         _body(b'{"a":', more_body=True), {"type": "http.request", "more_body": True}, _body(b" 1}")
     )
     status, _, _ = await _asgi("PUT", "/keys", receive)
-    assert status == 201
+    assert (status, receive.asked) == (201, 3)  # no more_body is the last message: none asked for
     assert json.loads((await _asgi("GET", "/keys"))[2])["a"] == 1
     status, _, _ = await _asgi("PUT", "/more", Receive({"type": "http.request", "body": b"{}"}))
     assert status == 201
@@ -294,9 +296,14 @@ async def test_asgi_reads_a_little_past_a_refused_body_so_the_close_loses_no_ans
         _body(b"x" * 60, more_body=True), _body(b"x" * 60, more_body=True), _body(b"x" * 10)
     )
     assert (await _asgi("PUT", "/over", receive))[0] == 413
-    assert receive.taken == 3
+    assert receive.taken == receive.asked == 3  # the last message says it is the last
     # A body that goes on: read on only so far (asgi.LINGER_BYTES), then answered all the same.
     kib = _body(b"x" * 1024, more_body=True)
     endless = Receive(*[kib] * 200)
     assert (await asyncio.wait_for(_asgi("PUT", "/endless", endless), 5))[0] == 413
     assert endless.taken == 1 + asgi.LINGER_BYTES // 1024
+    # Exactly that many bytes past the limit, however the messages split them.
+    more = [_body(b"x" * (asgi.LINGER_BYTES - 1), more_body=True), _body(b"x", more_body=True)]
+    exact = Receive(_body(b"x" * (LIMIT + 1), more_body=True), *more, _body(b"x", more_body=True))
+    assert (await _asgi("PUT", "/exact", exact))[0] == 413
+    assert exact.taken == 3

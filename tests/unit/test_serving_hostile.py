@@ -140,6 +140,21 @@ async def test_asgi_lets_go_of_a_client_that_sends_more_than_it_throws_away(
 
 
 @pytest.mark.asyncio
+async def test_asgi_lets_go_of_a_lingering_client_after_the_linger_time(
+    asgi_address: tuple[str, int],
+) -> None:
+    sock = socket.create_connection(asgi_address, timeout=PATIENCE)
+    sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
+    loop = asyncio.get_running_loop()
+    raw = await loop.run_in_executor(None, read_to_close, sock)
+    assert _closed_after(raw)[:2] == (413, "close")
+    lingering = await loop.run_in_executor(None, _reset_within, sock, asgi.LINGER_SECONDS / 2)
+    gone = await loop.run_in_executor(None, _reset_within, sock, asgi.LINGER_SECONDS + PATIENCE)
+    sock.close()
+    assert (lingering, gone) == (False, True)
+
+
+@pytest.mark.asyncio
 async def test_asgi_answers_bytes_that_are_no_http_after_the_requests_before_them(
     asgi_address: tuple[str, int],
 ) -> None:
