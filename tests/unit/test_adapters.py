@@ -186,6 +186,7 @@ def test_wsgi_put_get_delete(on_wsgi: None, direct: redis.Redis) -> None:
     assert (read.status_code, json.loads(read.get_data())["x"]) == (200, 1)
     deleted = wsgi_call("DELETE", "/a")
     assert (deleted.status_code, deleted.get_data()) == (204, b"")
+    assert "content-type" not in deleted.headers
     counter = wsgi_call("GET", "/")
     assert (counter.get_data(), counter.headers["content-type"]) == (
         b"Count is 1.", "text/plain; charset=utf-8"

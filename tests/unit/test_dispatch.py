@@ -167,7 +167,12 @@ def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
      ("*/json, text/plain;q=0.5", False),
      ("application/json;q=0.1, application/json;q=0.9, text/plain;q=0.5", True),
      ('"application/json", text/plain;q=0.5', True), ('application/json;a="x,y";q=0.1', False),
-     ('application/json;q="0.5", text/plain;q=0.4', True), ("application/json\xa0", False)],
+     ('application/json;q="0.5", text/plain;q=0.4', True), ("application/json\xa0", False),
+     # Only spaces and tabs are trimmed, and a range for all types names JSON too.
+     ("application/jsonX", False), ("application/json;q=0.5X, text/plain;q=0.4", False),
+     ("application/json;q=0.5\x0c, text/plain;q=0.4", True), ("*/*;q=0.5, text/plain;q=0.1", True),
+     ('"application\\/json", text/plain;q=0.5', True),
+     ('application/json;q="0.7\x0c", text/plain;q=0.6', False)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
     assert _werkzeug_prefers_json(accept) == as_json  # the reference the ranking follows
@@ -767,3 +772,18 @@ def test_the_asterisk_target_is_for_options_alone() -> None:
     assert error_of(refused) == (400, "bad_request")
     options = answered(dispatch(request("OPTIONS", b"*"), SETTINGS))
     assert error_of(options) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "said"),
+    [("DELETE", {}, service.UNCONFIRMED_DELETE),
+     ("DELETE", {"if-match": '"abc"'}, service.UNCONFIRMED_DELETE),
+     ("DELETE", {"if-none-match": "*"}, service.UNCONFIRMED_DELETE),
+     ("GET", {}, None)],
+)  # fmt: skip
+def test_what_a_change_without_a_reply_tells_the_client(
+    method: str, headers: dict[str, str], said: str | None
+) -> None:
+    """Sent, and no reply came: a change may have run (the text of a 503), a read did nothing."""
+    call = call_of(dispatch(request(method, "/gone", headers=headers), SETTINGS))
+    assert call.unconfirmed == said

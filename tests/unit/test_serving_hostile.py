@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import socket
+import struct
 import threading
 import time
 
@@ -17,6 +18,7 @@ import pytest
 import redis
 
 from function import asgi, service, serving
+from tests.conftest import head_of_counted_size
 from tests.unit.serving_harness import (
     PATIENCE,
     TIMEOUT,
@@ -191,16 +193,33 @@ async def test_asgi_refuses_a_repeated_one_value_field(
 # --- Flask mode ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("declared", ["length", "chunked"])
 def test_flask_answers_a_refused_body_and_closes_without_reading_it(
-    flask_address: tuple[str, int], direct: redis.Redis
+    flask_address: tuple[str, int], direct: redis.Redis, declared: str
 ) -> None:
     with connect(flask_address) as sock:
-        sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
+        if declared == "length":
+            sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
+        else:  # read to the limit, one byte more, and no further
+            head = put(b"/big", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+            chunk = b"x" * 16_384
+            count = (LIMIT + SENT) // len(chunk)
+            sock.sendall(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * count)
         status, connection, body = _closed_after(read_to_close(sock))
         assert (status, connection) == (413, "close")
         assert json.loads(body)["error"] == "payload_too_large"
         assert not _reset_within(sock, 0.3)  # lingering: what still comes is thrown away
     assert direct.keys("*") == []
+
+
+def test_flask_keeps_the_connection_after_requests_without_a_body(
+    flask_address: tuple[str, int],
+) -> None:
+    with connect(flask_address) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, _ = read_answer(sock)
+            assert (status, headers.get("connection")) == (200, "keep-alive")
 
 
 def test_flask_answers_a_body_cut_short_at_once_in_json(
@@ -219,8 +238,36 @@ def test_flask_lets_go_of_a_client_that_sends_more_than_it_throws_away(
     with connect(flask_address) as sock:
         sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
         assert _closed_after(read_to_close(sock))[:2] == (413, "close")
-        sock.sendall(b"x" * serving.LINGER_BYTES)
+        for _ in range(4):  # in pieces: what the server reads adds up
+            sock.sendall(b"x" * (serving.LINGER_BYTES // 4))
+            threading.Event().wait(0.05)
         assert _reset_within(sock, serving.LINGER_SECONDS / 2)
+
+
+def test_flask_lets_go_of_a_lingering_client_that_resets(flask_address: tuple[str, int]) -> None:
+    with connect(flask_address) as sock:
+        sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nxx")
+        assert _closed_after(read_to_close(sock))[:2] == (200, "close")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # Closed with a reset: the poller's read fails, and the worker goes on serving.
+    with connect(flask_address) as other:
+        other.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_answer(other)[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("head_bytes", "refused"), [(serving.MAX_HEAD_BYTES, False), (serving.MAX_HEAD_BYTES + 1, True)]
+)
+def test_flask_refuses_a_head_over_32_kib(
+    flask_address: tuple[str, int], head_bytes: int, refused: bool
+) -> None:
+    with connect(flask_address) as sock:
+        sock.sendall(head_of_counted_size(b"/health/liveness", head_bytes))
+        raw = read_to_close(sock)
+    if refused:
+        assert error_of(raw) == (431, "headers_too_large", "close")
+    else:
+        assert answer_of(raw)[0] == 200
 
 
 def test_flask_lets_go_of_a_lingering_client_after_the_linger_time(
