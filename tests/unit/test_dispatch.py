@@ -172,7 +172,10 @@ def test_accept_is_ranked_as_werkzeug_ranks_it(accept: str) -> None:
      ("application/jsonX", False), ("application/json;q=0.5X, text/plain;q=0.4", False),
      ("application/json;q=0.5\x0c, text/plain;q=0.4", True), ("*/*;q=0.5, text/plain;q=0.1", True),
      ('"application\\/json", text/plain;q=0.5', True),
-     ('application/json;q="0.7\x0c", text/plain;q=0.6', False)],
+     ('application/json;q="0.7\x0c", text/plain;q=0.6', False),
+     # The most specific range names a type's weight; a weight of 0 alone refuses JSON.
+     ("application/json;q=0.5, text/*;q=0.9, text/plain;q=0.1", True),
+     ("application/json;q=0", False)],
 )  # fmt: skip
 def test_counter_speaks_json_when_asked(accept: str, as_json: bool) -> None:
     assert _werkzeug_prefers_json(accept) == as_json  # the reference the ranking follows

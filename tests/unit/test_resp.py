@@ -58,14 +58,25 @@ def test_replies_are_hiredis_replies_however_the_bytes_are_cut(size: int) -> Non
     assert [comparable(reply) for reply in got] == [comparable(reply) for reply in expected]
 
 
-@pytest.mark.parametrize("garbage", [b"?what\r\n", b"$x\r\n", b"*2x\r\n", b"\r\n"])
-def test_bytes_that_are_no_reply_raise_the_codecs_protocol_error(garbage: bytes) -> None:
+@pytest.mark.parametrize(
+    ("garbage", "python_says"),
+    [(b"?what\r\n", "Protocol Error: b'?what'"),
+     (b"$x\r\n", "invalid literal for int() with base 10: b'x'"),
+     (b"*2x\r\n", "invalid literal for int() with base 10: b'2x'"),
+     (b"\r\n", "Connection closed by server.")],
+)  # fmt: skip
+def test_bytes_that_are_no_reply_raise_the_codecs_protocol_error(
+    garbage: bytes, python_says: str
+) -> None:
+    """The error says what redis-py's parser found: the words that close the connection."""
     for codec in (resp.PYTHON, resp.HIREDIS):
         assert codec is not None
         reader = codec.reader(ResponseError)
         reader.feed(garbage)
-        with pytest.raises(codec.protocol_error):
+        with pytest.raises(codec.protocol_error) as raised:
             reader.gets()
+        if codec is resp.PYTHON:
+            assert str(raised.value) == python_says
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,14 @@ def test_flask_mode_answers_robots_and_favicon_with_the_function(framework: None
     assert client.get("/a").json["v"] == 1
 
 
+def test_flask_mode_closes_when_the_function_says_so_under_any_server(framework: None) -> None:
+    """werkzeug's test client calls the app with a plain ``start_response``, not gunicorn's."""
+    app = functions_framework.create_app(target="handle_flask", source=str(MAIN))
+    client = app.test_client()
+    too_large = client.put("/big", data=b"x" * 1_048_577, content_type="application/json")
+    assert (too_large.status_code, too_large.headers["connection"]) == (413, "close")
+
+
 def test_flask_mode_leaves_other_functions_to_the_framework(
     framework: None, tmp_path: Path
 ) -> None:
@@ -288,6 +296,57 @@ async def test_asgi_bounds_blank_lines_before_a_request(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("head_bytes", "refused"),
+    [(serving.MAX_HEAD_BYTES + serving.UNCOUNTED_HEAD_BYTES, False),
+     (serving.MAX_HEAD_BYTES + serving.UNCOUNTED_HEAD_BYTES + 1, True)],
+)  # fmt: skip
+async def test_asgi_bounds_each_head_that_never_ends_on_a_kept_alive_connection(
+    asgi_address: tuple[str, int], head_bytes: int, refused: bool
+) -> None:
+    """A second request's field that never ends: refused past the bound, else closed unanswered
+    at the head timeout."""
+    client = await Client.connect(asgi_address)
+    await client.send(request_bytes())
+    assert (await client.answer())[0] == 200
+    start = b"GET / HTTP/1.1\r\nX-Never-Ends: "
+    await client.send(start + b"v" * (head_bytes - len(start)))
+    rest = await client.rest()
+    assert (error_of(rest) if refused else rest) == ((431, TOO_LARGE, "close") if refused else b"")
+    await client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("over", [0, 1])
+async def test_asgi_bounds_the_request_target_and_each_field(
+    asgi_address: tuple[str, int], over: int
+) -> None:
+    """The target (counted in pieces as it arrives) and a field's name and value with ": " are
+    each at most MAX_REQUEST_LINE bytes: the longest is served, one byte more refused."""
+    target = b"/health/liveness?q=".ljust(serving.MAX_REQUEST_LINE + over, b"a")
+    client = await Client.connect(asgi_address)
+    await client.send(b"GET " + target[:4000])
+    await client.send(target[4000:] + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    raw = await client.rest()
+    assert (error_of(raw)[:2] if over else answer_of(raw)[0]) == (
+        (414, "uri_too_long") if over else 200
+    )
+    await client.close()
+    value = b"v" * (serving.MAX_REQUEST_LINE - len(b"X-Long: ") + over)
+    client = await Client.connect(asgi_address)
+    await client.send(
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: " + value + b"\r\nConnection: close\r\n\r\n"
+    )
+    raw = await client.rest()
+    if over:
+        assert error_of(raw) == (431, TOO_LARGE, "close")
+        assert json.loads(answer_of(raw)[2])["message"] == "a header field is limited to 8190 bytes"
+    else:
+        assert answer_of(raw)[0] == 200
+    await client.close()
+
+
+@pytest.mark.asyncio
 async def test_asgi_adds_up_a_head_that_comes_in_pieces(asgi_address: tuple[str, int]) -> None:
     client = await Client.connect(asgi_address)
     await client.send(b"GET / HTTP/1.1\r\nX-Big: " + b"v" * 20_000)
@@ -373,6 +432,27 @@ def test_flask_answers_what_gunicorn_cannot_parse_in_json(
         400: "the request is not valid HTTP/1.1",
     }
     assert json.loads(answer_of(raw)[2])["message"] == messages[expected[0]]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "expected"),
+    [(b"PROPFIND /a HTTP/1.1", (405, "method_not_allowed")),
+     (b"GET /a%0Ab HTTP/1.1", (400, "invalid_path"))],
+)  # fmt: skip
+def test_flask_answers_what_flask_refuses_itself_with_the_function(
+    flask_address: tuple[str, int], request_line: bytes, expected: tuple[int, str]
+) -> None:
+    with connect(flask_address) as sock:
+        sock.sendall(request_line + b"\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert error_of(read_to_close(sock))[:2] == expected
+
+
+def test_flask_answers_pipelined_requests_in_order(flask_address: tuple[str, int]) -> None:
+    """Both in one write: the second waits in gunicorn's buffer, not on the socket."""
+    with connect(flask_address) as sock:
+        last = b"GET /health/liveness HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        sock.sendall(request_bytes("/health/readiness") + last)
+        assert read_to_close(sock).count(b"HTTP/1.1 200 OK\r\n") == 2
 
 
 def test_flask_takes_a_head_within_the_limits(flask_address: tuple[str, int]) -> None:
