@@ -99,6 +99,20 @@ async def test_asgi_answers_a_refused_body_and_closes_without_reading_it(
 
 
 @pytest.mark.asyncio
+async def test_asgi_closes_after_a_body_declared_by_its_only_field(
+    asgi_address: tuple[str, int],
+) -> None:
+    """Content-Length alone marks a body: the answer before it (415, for want of a
+    Content-Type) says the connection closes."""
+    client = await Client.connect(asgi_address)
+    await client.send(b"PUT /bare HTTP/1.1\r\nContent-Length: %d\r\n\r\n{" % (2 * LIMIT))
+    status, headers, _ = await client.answer()
+    assert (status, headers["connection"]) == (415, "close")
+    assert await client.rest() == b""
+    await client.close()
+
+
+@pytest.mark.asyncio
 async def test_asgi_keeps_the_connection_after_a_body_read_whole(
     asgi_address: tuple[str, int],
 ) -> None:
