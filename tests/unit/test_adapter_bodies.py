@@ -284,6 +284,10 @@ async def test_asgi_refuses_a_one_value_field_sent_twice(on_asgi: None, name: st
     assert (await _asgi("GET", "/twice"))[0] == 404
     joined = [(b"content-type", b"application/json"), (b"x-note", b"a"), (b"x-note", b"b")]
     assert (await _asgi("PUT", "/twice", Receive(_body(b"{}")), headers=joined))[0] == 201
+    # Both lines count: with the first alone, plain text would be the answer.
+    accept = [(b"accept", b"text/plain;q=0.5"), (b"accept", b"application/json")]
+    _, answer_headers, _ = await _asgi("GET", "/", headers=accept)
+    assert answer_headers[b"content-type"] == b"application/json"
 
 
 @pytest.mark.asyncio

@@ -109,8 +109,9 @@ def test_decode_path_refuses(raw: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("target", "path"),
-    [(b"/a/b?x=1", b"/a/b"), (b"/a#f", b"/a"), (b"http://h:1/a%20b?q", b"/a%20b"), (b"*", b"*")],
-)
+    [(b"/a/b?x=1", b"/a/b"), (b"/a#f", b"/a"), (b"http://h:1/a%20b?q", b"/a%20b"), (b"*", b"*"),
+     (b"example.com:443", b"/"), (b"a/b", b"/")],  # authority form, and no form at all
+)  # fmt: skip
 def test_path_from_target(target: bytes, path: bytes) -> None:
     assert resources.path_from_target(target) == path
 
