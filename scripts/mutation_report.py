@@ -34,25 +34,35 @@ def survivors(results: str) -> list[str]:
     return names
 
 
-def main() -> int:
-    stats = json.loads(STATS.read_text())
-    results = subprocess.run(
-        [str(Path(sys.executable).with_name("mutmut")), "results"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    equivalents = listed_equivalents(EQUIVALENTS.read_text())
+def verdict(stats: dict[str, int], results: str, equivalents_text: str) -> tuple[list[str], int]:
+    """The report's lines and exit status: 1 when a survivor is not explained."""
+    equivalents = listed_equivalents(equivalents_text)
     left = survivors(results)
     unexplained = [name for name in left if name not in equivalents]
     total, killed = stats["total"], stats["killed"]
     explained = len(left) - len(unexplained)
     rest = killed / (total - explained)
-    print(
+    listed = EQUIVALENTS.relative_to(ROOT)
+    lines = [
         f"mutants of function/: {total}; killed {killed} ({killed / total:.1%}); "
         f"listed in {EQUIVALENTS.name} {explained}; killed of the rest {rest:.1%}"
-    )
-    for name in unexplained:
-        print(f"survived, not explained in {EQUIVALENTS.relative_to(ROOT)}: {name}")
-    return 1 if unexplained else 0
+    ]
+    lines += [f"survived, not explained in {listed}: {name}" for name in unexplained]
+    # A listed mutant that no longer survives was killed by a new test or changed with its code:
+    # its line now explains nothing.
+    stale = sorted(equivalents.keys() - set(left))
+    lines += [f"listed in {listed}, but not a survivor: {name}" for name in stale]
+    return lines, 1 if unexplained else 0
+
+
+def main() -> int:
+    results = subprocess.run(
+        [str(Path(sys.executable).with_name("mutmut")), "results"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines, status = verdict(json.loads(STATS.read_text()), results, EQUIVALENTS.read_text())
+    print("\n".join(lines))
+    return status
 
 
 if __name__ == "__main__":
