@@ -34,7 +34,7 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
@@ -145,11 +145,9 @@ def sync_client(settings: Settings) -> SyncCommands:
         return _SyncCluster.from_url(
             settings.redis_url, retry=_cluster_retry(), **_pool_options(settings)
         )
-    pool = _Pool.from_url(
-        settings.redis_url,
-        retry=Retry(NoBackoff(), 0),  # written once (above); redis-py's default resends
-        **_pool_options(settings),
-    )
+    # The pool is built here, not by redis.Redis, whose default Retry it would take: a pool's
+    # connections send each command once (tests/unit/test_store.py drops one to check).
+    pool = _Pool.from_url(settings.redis_url, **_pool_options(settings))
     return redis.Redis(connection_pool=pool)
 
 
