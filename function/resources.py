@@ -36,8 +36,8 @@ _JSON_MEDIA_TYPE = re.compile(r"application/(?:json|[a-z0-9][a-z0-9!#$&^_.+-]*\+
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 # A '%' that does not start an escape of two hex digits (RFC 3986 pct-encoded).
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-# More digits than any ttl bound has: out of bounds without converting (int() of thousands of
-# digits raises).
+# More digits than any ttl bound has (settings.TTL_CEILING_SECONDS has 16): out of bounds
+# without converting (int() of thousands of digits raises).
 _MAX_TTL_DIGITS = 18
 
 

@@ -15,6 +15,11 @@ class ConfigError(ValueError):
     """An environment variable holds a value the function cannot run with."""
 
 
+# The longest ttl any setting may allow: expiry times are Unix milliseconds, which Redis keeps
+# within 2**63 (about 9.2e18); 1e15 s from now stays far inside that.
+TTL_CEILING_SECONDS = 10**15
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
@@ -49,6 +54,11 @@ class Settings:
             (
                 self.ttl_min_seconds <= self.ttl_default_seconds <= self.ttl_max_seconds,
                 "TTL_DEFAULT_SECONDS must lie between TTL_MIN_SECONDS and TTL_MAX_SECONDS",
+            ),
+            (
+                self.ttl_max_seconds <= TTL_CEILING_SECONDS,
+                f"TTL_MAX_SECONDS must be at most {TTL_CEILING_SECONDS} (Redis holds an expiry "
+                "time in milliseconds, as a 64-bit number)",
             ),
             (self.max_body_bytes >= 2, "MAX_BODY_BYTES must be at least 2 (the body '{}')"),
             (self.max_path_bytes >= 2, "MAX_PATH_BYTES must be at least 2"),

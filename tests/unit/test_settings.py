@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from function.settings import ConfigError, Settings
+from scripts.serve import ROOT
 
 
 def test_defaults() -> None:
@@ -112,6 +115,22 @@ def test_default_ttl_lies_within_the_bounds(environ: dict[str, str], accepted: b
         Settings.from_env(environ)
     assert str(refused.value) == (
         "TTL_DEFAULT_SECONDS must lie between TTL_MIN_SECONDS and TTL_MAX_SECONDS"
+    )
+
+
+def test_ttl_max_stays_within_what_redis_can_hold() -> None:
+    """Expiry times are Unix milliseconds below 2**63 in Redis: 10**15 s is accepted, one more
+    refused, rather than answered 500 when a PUT asks for it."""
+    ceiling = 10**15
+    documented = (ROOT / "docs" / "configuration.md").read_text()
+    assert f"`TTL_MAX_SECONDS` at most `{ceiling}`" in documented
+    assert Settings.from_env({"TTL_MAX_SECONDS": str(ceiling)}).ttl_max_seconds == ceiling
+    assert (time.time() + ceiling) * 1000 < 2**63
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"TTL_MAX_SECONDS": str(ceiling + 1)})
+    assert str(refused.value) == (
+        f"TTL_MAX_SECONDS must be at most {ceiling} (Redis holds an expiry time in milliseconds, "
+        "as a 64-bit number)"
     )
 
 
