@@ -330,8 +330,9 @@ def _declared_length(headers: Headers) -> int | None:
     declared = headers.get("content-length")
     if declared is None or not (declared.isascii() and declared.isdigit()):
         return None
+    digits = declared.lstrip("0") or "0"  # a length may be written with leading zeros
     # Past 18 digits it is over any limit: int() of thousands of digits would raise.
-    return int(declared) if len(declared) <= 18 else 10**18
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 def _prefers_json(accept: str | None) -> bool:

@@ -465,11 +465,19 @@ def test_body_limit_reads_one_byte_past_the_limit(method: str, limit: int) -> No
 
 
 @pytest.mark.parametrize(
-    ("declared", "limit"), [("10", 11), ("11", 0), ("x", 11), ("-1", 11), ("", 11)]
+    ("declared", "limit"),
+    [("10", 11), ("11", 0), ("x", 11), ("-1", 11), ("", 11), ("0" * 30 + "10", 11),
+     ("0" * 30 + "11", 0), ("9" * 5000, 0)],
 )  # fmt: skip
 def test_body_limit_skips_a_declared_oversize_body(declared: str, limit: int) -> None:
     headers = {"content-length": declared}
     assert service.body_limit("PUT", headers, Settings(max_body_bytes=10)) == limit
+
+
+@pytest.mark.parametrize("digits", [18, 19, 40])
+def test_a_declared_length_of_many_digits_is_over_the_limit(digits: int) -> None:
+    headers = {"content-length": "1" + "0" * (digits - 1)}
+    assert service.body_limit("PUT", headers, Settings(max_body_bytes=1000)) == 0
 
 
 def test_reserved_fields_are_never_stored() -> None:
@@ -579,6 +587,12 @@ def test_if_none_match_on_read_is_not_modified(header: str) -> None:
     response = read_with({"if-none-match": header}, STORED)
     assert (response.status, response.body, response.content_type) == (304, b"", None)
     assert response.headers == {"ETag": TAG}
+
+
+@pytest.mark.parametrize("header", ['"XXXX"', '""', 'W/""'])
+def test_if_none_match_names_no_missing_resource(header: str) -> None:
+    """A resource that is not there has no tag, not even an empty one: 404, not 304."""
+    assert error_of(read_with({"if-none-match": header}, None)) == (404, "not_found")
 
 
 def test_if_none_match_of_another_tag_reads() -> None:
