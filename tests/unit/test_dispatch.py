@@ -804,3 +804,14 @@ def test_what_a_change_without_a_reply_tells_the_client(
     """Sent, and no reply came: a change may have run (the text of a 503), a read did nothing."""
     call = call_of(dispatch(request(method, "/gone", headers=headers), SETTINGS))
     assert call.unconfirmed == said
+
+
+@pytest.mark.parametrize("name", ["If-Match", "If-None-Match"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_malformed_condition_is_refused_by_its_name(name: str, method: str) -> None:
+    headers = {**JSON_HEADERS, name.lower(): "unquoted"}
+    response = answered(dispatch(request(method, "/a", b"{}", headers=headers), SETTINGS))
+    assert error_of(response) == (400, "invalid_precondition")
+    assert json.loads(response.body)["message"] == (
+        f'{name} must be "*" or a list of quoted entity-tags'
+    )
