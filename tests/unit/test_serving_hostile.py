@@ -238,6 +238,19 @@ def test_flask_keeps_the_connection_after_requests_without_a_body(
             assert (status, headers.get("connection")) == (200, "keep-alive")
 
 
+def test_flask_reads_an_empty_chunked_body_as_empty(flask_address: tuple[str, int]) -> None:
+    """Whole, with nothing in it: invalid JSON, not a body cut short, and the connection kept."""
+    head = put(b"/empty", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+    with connect(flask_address) as sock:
+        sock.sendall(head + b"0\r\n\r\n")
+        status, headers, body = read_answer(sock)
+    assert (status, json.loads(body)["error"], headers["connection"]) == (
+        400,
+        "invalid_json",
+        "keep-alive",
+    )
+
+
 def test_flask_answers_a_body_cut_short_at_once_in_json(
     flask_address: tuple[str, int], direct: redis.Redis
 ) -> None:
@@ -264,6 +277,7 @@ def test_flask_lets_go_of_a_lingering_client_that_resets(flask_address: tuple[st
     with connect(flask_address) as sock:
         sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nxx")
         assert _closed_after(read_to_close(sock))[:2] == (200, "close")
+        threading.Event().wait(0.2)  # the server has drained "xx": the reset is all it reads
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     # Closed with a reset: the poller's read fails, and the worker goes on serving.
     with connect(flask_address) as other:
