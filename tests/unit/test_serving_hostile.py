@@ -271,6 +271,12 @@ def test_flask_lets_go_of_a_client_that_sends_more_than_it_throws_away(
             sock.sendall(b"x" * (serving.LINGER_BYTES // 4))
             threading.Event().wait(0.05)
         assert _reset_within(sock, serving.LINGER_SECONDS / 2)
+    # Let go of on the poller too: the next connection, likely on the same descriptor number,
+    # is kept alive between its requests.
+    with connect(flask_address) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_answer(sock)[0] == 200
 
 
 def test_flask_lets_go_of_a_lingering_client_that_resets(flask_address: tuple[str, int]) -> None:
