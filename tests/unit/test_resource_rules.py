@@ -7,7 +7,7 @@ import json
 import pytest
 
 from function import resources, storage
-from function.errors import BadRequest, InvalidPath, UnsupportedMediaType, UriTooLong
+from function.errors import ApiError, BadRequest, InvalidPath, UnsupportedMediaType, UriTooLong
 from function.settings import Settings
 
 SETTINGS = Settings()
@@ -36,9 +36,22 @@ def test_no_resource_key_is_the_counter_key() -> None:
     assert resources.resource_key(SETTINGS, "/a") != resources.resource_key(SETTINGS, "/b")
 
 
-@pytest.mark.parametrize(("query", "ttl"), [(b"", 31_536_000), (b"ttl=60", 60), (b"x=1&ttl=1", 1)])
+@pytest.mark.parametrize(
+    ("query", "ttl"),
+    [(b"", 31_536_000), (b"ttl=60", 60), (b"x=1&ttl=1", 1), (b"ttl=" + b"0" * 30 + b"5", 5)],
+)
 def test_parse_ttl(query: bytes, ttl: int) -> None:
     assert resources.parse_ttl(query, SETTINGS) == ttl
+
+
+@pytest.mark.parametrize("digits", ["0", "000", "9" * 19, "9" * 5000])
+def test_a_ttl_out_of_range_is_refused_however_it_is_written(digits: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        resources.parse_ttl(b"ttl=" + digits.encode(), SETTINGS)
+    assert (refused.value.code, refused.value.message) == (
+        "invalid_ttl",
+        "ttl must lie between 1 and 315360000",
+    )
 
 
 @pytest.mark.parametrize("content_type", ["text/json", "application/jsonx", "", "json"])

@@ -17,7 +17,9 @@ import pytest
 import redis
 from functions_framework._http import gunicorn as framework_gunicorn
 
-from function import asgi, serving
+from function import asgi, logs, serving
+from function import settings as function_settings
+from function.settings import Settings
 from tests.conftest import head_of_counted_size
 from tests.support.local_redis import RedisServer
 from tests.unit.serving_harness import (
@@ -123,6 +125,20 @@ def test_flask_mode_leaves_other_functions_to_the_framework(
     robots = client.get("/robots.txt")
     assert robots.status_code == 404 and robots.content_type.startswith("text/html")
     assert client.get("/x").get_data() == b"other"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_both_servers_log_in_the_format_set(
+    framework: None, monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    chosen = Settings(log_format=log_format)
+    monkeypatch.setattr(function_settings, "loaded", lambda: chosen)
+    app = functions_framework.create_app(target="handle_flask", source=str(MAIN))
+    for application in (
+        serving.GunicornApplication(app, "127.0.0.1", 0, False, threads=2),
+        serving.UvicornApplication(app, "127.0.0.1", 0, False),
+    ):
+        assert application.cfg.logconfig_dict == logs.dict_config(log_format)
 
 
 def test_install_is_idempotent(framework: None) -> None:
