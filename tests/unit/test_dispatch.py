@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from function import service, storage
+from function import redis_errors, service, storage
 from function.logs import ThrottledWarning
 from function.messages import RedisCall, Request, Response
 from function.service import dispatch, finish
@@ -530,6 +530,25 @@ def test_unavailable_has_retry_after(caplog: pytest.LogCaptureFixture) -> None:
     response = service.redis_unavailable(ConnectionError("refused"))
     assert error_of(response) == (503, "redis_unavailable")
     assert response.headers == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [(TimeoutError("Timeout reading from socket"), "Timeout reading from socket"),
+     (redis_errors.reply_error("READONLY You can't write against a read only replica."),
+      "READONLY You can't write against a read only replica.")],
+)  # fmt: skip
+def test_an_unconfirmed_change_is_logged_with_its_cause(
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    logged: str,
+) -> None:
+    monkeypatch.setattr(service, "_warn_unavailable", ThrottledWarning(service.log, 10.0))
+    with caplog.at_level(logging.WARNING, logger=service.log.name):
+        response = service.unconfirmed(service.UNCONFIRMED_DELETE, error)
+    assert error_of(response) == (503, "outcome_unknown")
+    assert [r.getMessage() for r in caplog.records] == [f"Redis did not confirm a change: {logged}"]
 
 
 def test_internal_error_keeps_details_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
