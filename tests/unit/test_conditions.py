@@ -110,3 +110,18 @@ def test_reply_errors_keep_redis_code() -> None:
     assert redis_errors.error_code(redis_errors.reply_error("lower case text")) == ""
     assert redis_errors.describe(noscript) == "NOSCRIPT No matching script"
     assert redis_errors.describe(wrong) == "WRONGTYPE Operation against a key"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(ResponseError("WRONGTYPE Operation against a key"), "WRONGTYPE"),
+     (ResponseError("OOM command not allowed"), "OOM"), (ResponseError("BUSYKEY"), "BUSYKEY"),
+     (ResponseError("lower case text"), ""), (ResponseError("Mixed Case"), ""),
+     (ConnectionError("Error running script (call to f_1): -READONLY You can't write"), ""),
+     (TimeoutError("Timeout reading from socket"), "")],
+)  # fmt: skip
+def test_the_code_of_an_error_redis_py_made_without_one(error: Exception, code: str) -> None:
+    """redis-py's parser keeps the code only for the replies it has a class for: for the rest,
+    the code is the reply's first word, in capitals; errors that are not replies have none."""
+    assert getattr(error, "status_code", None) is None
+    assert redis_errors.error_code(error) == code

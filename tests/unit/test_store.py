@@ -347,7 +347,12 @@ def test_sync_every_reply_slow_is_unavailable(server: RedisServer, direct: redis
 @pytest.mark.parametrize("after_redis_has_it", [False, True])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_command_whose_connection_drops_is_not_sent_again(
-    server: RedisServer, direct: redis.Redis, mode: str, after_redis_has_it: bool
+    server: RedisServer,
+    direct: redis.Redis,
+    mode: str,
+    after_redis_has_it: bool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The client cannot tell a command lost on its way from one Redis ran before the connection
     dropped: either way the hit is answered as unconfirmed, and counted at most once."""
@@ -358,6 +363,7 @@ def test_a_command_whose_connection_drops_is_not_sent_again(
         else:
             proxy.drop_next_commands(1)
 
+    monkeypatch.setattr(service, "_warn_unavailable", ThrottledWarning(service.log, 10.0))
     with DelayingProxy(server.port) as proxy:
         settings = settings_for(proxy.url, redis_timeout_seconds=10.0)  # only the drop fails
         hits = [call("GET", "/") for _ in range(3)]
@@ -380,6 +386,10 @@ def test_a_command_whose_connection_drops_is_not_sent_again(
             first, dropped, after = asyncio.run(on_async())
     assert first.body == b"Count is 1."
     assert_unconfirmed(dropped)
+    # The log says why: the connection's own words, not those of some other error.
+    said = [r.getMessage() for r in caplog.records if "did not confirm" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("Redis did not confirm a change: "), said
+    assert "onnection" in said[0], said
     counted = 2 if after_redis_has_it else 1  # the dropped hit ran once or not at all
     assert after.body == b"Count is %d." % (counted + 1)
     assert direct.get("kv:count") == b"%d" % (counted + 1)
