@@ -647,3 +647,31 @@ def test_async_cluster_answers_a_connection_torn_down_under_it_as_lost(
         assert str(error) == f"Redis Cluster node connection lost: {raised}"
     else:
         assert error is raised
+
+
+def _names(node: RedisServer) -> set[str]:
+    """The names of every connection to ``node`` but the one asking."""
+    with redis.Redis.from_url(node.url) as admin:
+        me = admin.client_id()
+        return {client["name"] for client in admin.client_list() if int(client["id"]) != me}
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_every_client_names_its_connections(
+    server: RedisServer, cluster: RedisServer, clustered: bool
+) -> None:
+    """CLIENT LIST shows the function's connections by name, however it reaches Redis."""
+    node = cluster if clustered else server
+    settings = settings_for(node.url, redis_cluster=clustered)
+    with store.sync_client(settings) as client:
+        assert store.run_sync(client, call("GET", "/named")).status == 404
+        assert _names(node) == {store.CLIENT_NAME}
+
+    async def on_async() -> set[str]:
+        client = store.async_client(settings)
+        assert (await store.run_async(client, call("GET", "/named"))).status == 404
+        names = _names(node)
+        await client.aclose()
+        return names
+
+    assert asyncio.run(on_async()) == {store.CLIENT_NAME}
