@@ -806,8 +806,11 @@ def test_safe_response_falls_back_to_a_bare_answer(
 def test_the_asterisk_target_is_for_options_alone() -> None:
     refused = answered(dispatch(request("PUT", b"*", b"{}", headers=JSON_HEADERS), SETTINGS))
     assert error_of(refused) == (400, "bad_request")
+    assert json.loads(refused.body)["message"] == "the request target * is for OPTIONS only"
+    # OPTIONS * names the server, "/": the counter's methods are the ones offered.
     options = answered(dispatch(request("OPTIONS", b"*"), SETTINGS))
     assert error_of(options) == (405, "method_not_allowed")
+    assert options.headers == {"Allow": "GET, HEAD"}
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,13 @@ def test_decode_path_refuses(raw: bytes) -> None:
         resources.decode_path(raw)
 
 
+@pytest.mark.parametrize("raw", [b"/%zz", b"/100%", b"/a%2"])
+def test_decode_path_refuses_a_percent_without_two_hex_digits(raw: bytes) -> None:
+    with pytest.raises(InvalidPath) as refused:
+        resources.decode_path(raw)
+    assert refused.value.message == "the path has a '%' that is not followed by two hex digits"
+
+
 @pytest.mark.parametrize(
     ("target", "path"),
     [(b"/a/b?x=1", b"/a/b"), (b"/a#f", b"/a"), (b"http://h:1/a%20b?q", b"/a%20b"), (b"*", b"*"),
