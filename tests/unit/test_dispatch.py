@@ -608,7 +608,7 @@ def test_if_none_match_on_read_is_not_modified(header: str) -> None:
     assert response.headers == {"ETag": TAG}
 
 
-@pytest.mark.parametrize("header", ['"XXXX"', '""', 'W/""'])
+@pytest.mark.parametrize("header", ['"abcd"', '""', 'W/""'])
 def test_if_none_match_names_no_missing_resource(header: str) -> None:
     """A resource that is not there has no tag, not even an empty one: 404, not 304."""
     assert error_of(read_with({"if-none-match": header}, None)) == (404, "not_found")

@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -28,6 +29,7 @@ from tests.unit.serving_harness import (
     error_of,
     read_answer,
     read_to_close,
+    request_bytes,
 )
 
 LIMIT = 1_048_576  # MAX_BODY_BYTES of the harness: the default
@@ -42,6 +44,22 @@ def put(target: bytes, length: int, first: bytes = b"", extra: bytes = b"") -> b
         b"PUT " + target + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n" % length + extra + b"\r\n" + first
     )
+
+
+def chunked_put(target: bytes) -> bytes:
+    """The head of a PUT whose body comes in chunks."""
+    return put(target, 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+
+
+# A value for each one-value field, and a PUT that sends the field once more (its name spelled
+# another way: names match in any case).
+ONE_VALUE = {"Host": b"test", "Content-Type": b"application/json", "Authorization": b"Bearer a"}
+
+
+def repeated_put(name: str, spelled: Callable[[str], str]) -> bytes:
+    field = name.encode() + b": " + ONE_VALUE[name] + b"\r\n"
+    again = field.replace(name.encode(), spelled(name).encode())
+    return put(b"/repeated", 2, b"{}", extra=field + again)
 
 
 def _closed_after(raw: bytes) -> tuple[int, str, bytes]:
@@ -81,7 +99,7 @@ async def test_asgi_answers_a_refused_body_and_closes_without_reading_it(
         await client.send(put(b"/big", 2 * LIMIT, b"x" * SENT))
     else:
         # Read to the limit and 64 KiB past it (asgi's LINGER_BYTES) before the answer.
-        head = put(b"/big", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+        head = chunked_put(b"/big")
         chunk = b"x" * 16_384
         count = (LIMIT + asgi.LINGER_BYTES + SENT) // len(chunk)
         await client.send(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * count)
@@ -193,11 +211,8 @@ async def test_asgi_answers_bytes_that_are_no_http_after_the_requests_before_the
 async def test_asgi_refuses_a_repeated_one_value_field(
     asgi_address: tuple[str, int], direct: redis.Redis, name: str
 ) -> None:
-    value = {"Host": b"test", "Content-Type": b"application/json", "Authorization": b"Bearer a"}
-    field = name.encode() + b": " + value[name] + b"\r\n"
     client = await Client.connect(asgi_address)
-    again = field.replace(name.encode(), name.upper().encode())  # names match in any case
-    await client.send(put(b"/repeated", 2, b"{}", extra=field + again))
+    await client.send(repeated_put(name, str.upper))
     raw = await client.rest()
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert error_of(raw) == (400, "bad_request", "close")
@@ -217,7 +232,7 @@ def test_flask_answers_a_refused_body_and_closes_without_reading_it(
         if declared == "length":
             sock.sendall(put(b"/big", 2 * LIMIT, b"x" * SENT))
         else:  # read to the limit, one byte more, and no further
-            head = put(b"/big", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+            head = chunked_put(b"/big")
             chunk = b"x" * 16_384
             count = (LIMIT + SENT) // len(chunk)
             sock.sendall(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * count)
@@ -233,14 +248,14 @@ def test_flask_keeps_the_connection_after_requests_without_a_body(
 ) -> None:
     with connect(flask_address) as sock:
         for _ in range(2):
-            sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+            sock.sendall(request_bytes())
             status, headers, _ = read_answer(sock)
             assert (status, headers.get("connection")) == (200, "keep-alive")
 
 
 def test_flask_reads_an_empty_chunked_body_as_empty(flask_address: tuple[str, int]) -> None:
     """Whole, with nothing in it: invalid JSON, not a body cut short, and the connection kept."""
-    head = put(b"/empty", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+    head = chunked_put(b"/empty")
     with connect(flask_address) as sock:
         sock.sendall(head + b"0\r\n\r\n")
         status, headers, body = read_answer(sock)
@@ -275,7 +290,7 @@ def test_flask_lets_go_of_a_client_that_sends_more_than_it_throws_away(
     # is kept alive between its requests.
     with connect(flask_address) as sock:
         for _ in range(2):
-            sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+            sock.sendall(request_bytes())
             assert read_answer(sock)[0] == 200
 
 
@@ -287,7 +302,7 @@ def test_flask_lets_go_of_a_lingering_client_that_resets(flask_address: tuple[st
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     # Closed with a reset: the poller's read fails, and the worker goes on serving.
     with connect(flask_address) as other:
-        other.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+        other.sendall(request_bytes())
         assert read_answer(other)[0] == 200
 
 
@@ -326,7 +341,7 @@ def test_flask_clients_that_keep_a_closing_connection_stop_no_one(
         assert read_answer(sock)[0] == 200
     with connect(flask_address) as other:
         other.settimeout(PATIENCE / 2)  # under gunicorn's own 2 s per closing connection, times 4
-        other.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+        other.sendall(request_bytes())
         assert read_answer(other)[0] == 200
     for sock in held:
         assert sock.recv(1) == b""
@@ -342,11 +357,11 @@ def test_flask_connections_that_send_nothing_hold_no_thread(
     silent = [connect(flask_address) for _ in range(2)]
     with connect(flask_address) as other:
         other.settimeout(PATIENCE / 2)  # gunicorn's thread would wait 5 s for a silent one
-        other.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+        other.sendall(request_bytes())
         assert read_answer(other)[0] == 200
     threading.Event().wait(2 * TIMEOUT + 0.3)  # past the deadline for a head and a body
     for sock in silent:
-        sock.sendall(b"GET /health/readiness HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.sendall(request_bytes())
         assert read_answer(sock)[0] == 200
         sock.close()
 
@@ -355,11 +370,8 @@ def test_flask_connections_that_send_nothing_hold_no_thread(
 def test_flask_refuses_a_repeated_one_value_field(
     flask_address: tuple[str, int], direct: redis.Redis, name: str
 ) -> None:
-    value = {"Host": b"test", "Content-Type": b"application/json", "Authorization": b"Bearer a"}
-    field = name.encode() + b": " + value[name] + b"\r\n"
-    again = field.replace(name.encode(), name.lower().encode())
     with connect(flask_address) as sock:
-        sock.sendall(put(b"/repeated", 2, b"{}", extra=field + again))
+        sock.sendall(repeated_put(name, str.lower))
         raw = read_to_close(sock)
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert error_of(raw) == (400, "bad_request", "close")
